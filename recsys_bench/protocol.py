@@ -1,0 +1,59 @@
+"""The Recommender protocol every model adapter implements.
+
+Models only compute: they fit a train matrix and return dense score blocks. Top-k with train
+exclusion (``recsys_bench.topk``), every metric (``recsys_bench.metrics``) and all timing
+(``recsys_bench.runner``) are written once, outside the models.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import scipy.sparse as sp
+
+
+@runtime_checkable
+class Recommender(Protocol):
+    """What the harness needs from a model.
+
+    Attributes
+    ----------
+    name : str
+        Registry name, e.g. ``"implicit-als"``.
+    params : dict
+        The model's parameters as given (JSON-serialisable), recorded with every result.
+    supports_continue : bool
+        True when :meth:`fit_more` adds epochs to the current state (ALS, LightFM), so learning
+        curves never refit from scratch.
+    epochs_done : int
+        Epochs trained so far (0 for models that have no epochs, such as popularity).
+    """
+
+    name: str
+    params: dict
+    supports_continue: bool
+    epochs_done: int
+
+    def fit(self, train: sp.csr_matrix, *, item_features: sp.csr_matrix | None = None,
+            epochs: int | None = None) -> None:
+        """Train from scratch on ``train`` (users x items, float32 counts).
+
+        ``epochs`` overrides the model's own ``iterations``/``epochs`` parameter.
+        """
+
+    def fit_more(self, epochs: int) -> None:
+        """Continue training on the same data for ``epochs`` more epochs.
+
+        Raises ``NotImplementedError`` where ``supports_continue`` is False.
+        """
+
+    def scores(self, users: np.ndarray) -> np.ndarray:
+        """Dense float32 scores, ``len(users) x n_items``; higher ranks first."""
+
+    def item_vectors(self) -> np.ndarray | None:
+        """Item representations (items x d) for similar-item queries; None where there are none."""
+
+    def factors(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(U, V)`` with ``scores(users) == U[users] @ V.T`` exactly (biases folded in as extra
+        columns), enabling the closed-form MSE; None for models that are not a dot product."""
