@@ -1,0 +1,79 @@
+"""Shared parameter handling for model adapters."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys_bench.errors import UserError
+
+
+class BaseRecommender:
+    """Parameter checking and protocol defaults that every adapter shares.
+
+    A subclass declares ``name``, ``defaults`` (every accepted parameter with its default),
+    optionally ``aliases`` (alternative name -> parameter name) and ``supports_continue``, and
+    overrides :meth:`validate` for value checks.
+    """
+
+    name: ClassVar[str] = ""
+    defaults: ClassVar[dict[str, Any]] = {}
+    aliases: ClassVar[dict[str, str]] = {}
+    supports_continue: ClassVar[bool] = False
+
+    def __init__(self, **params: Any):
+        for alias, target in self.aliases.items():
+            if alias in params:
+                if target in params:
+                    raise UserError(f"{self.name}: give {target!r} or its alias {alias!r}, not both")
+                params[target] = params.pop(alias)
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            valid = sorted(set(self.defaults) | set(self.aliases))
+            raise UserError(f"{self.name}: unknown parameter(s) {', '.join(unknown)}; "
+                            f"valid: {', '.join(valid)}")
+        self.params = {**self.defaults, **params}
+        self.validate()
+        self.epochs_done = 0
+        self.n_items = 0
+
+    def validate(self) -> None:
+        """Raise ``UserError`` for impossible parameter values."""
+
+    def require(self, ok: bool, message: str) -> None:
+        """Raise ``UserError`` naming this model when ``ok`` is false."""
+        if not ok:
+            raise UserError(f"{self.name}: {message}")
+
+    def check_train(self, train: sp.csr_matrix, item_features: sp.csr_matrix | None = None
+                    ) -> sp.csr_matrix:
+        """Validate a train matrix (and features) and return it as sorted float32 CSR."""
+        if not sp.issparse(train):
+            raise UserError(f"{self.name}: train must be a scipy sparse matrix")
+        train = sp.csr_matrix(train, dtype=np.float32)
+        if train.shape[0] == 0 or train.shape[1] == 0 or train.nnz == 0:
+            raise UserError(f"{self.name}: train matrix is empty ({train.shape[0]} x {train.shape[1]},"
+                            f" {train.nnz} interactions)")
+        if not np.all(np.isfinite(train.data)) or (train.data < 0).any():
+            raise UserError(f"{self.name}: train weights must be finite and non-negative")
+        if item_features is not None and item_features.shape[0] != train.shape[1]:
+            raise UserError(f"{self.name}: item_features has {item_features.shape[0]} rows but train "
+                            f"has {train.shape[1]} items")
+        train.sort_indices()
+        self.n_items = train.shape[1]
+        return train
+
+    def fit_more(self, epochs: int) -> None:
+        raise NotImplementedError(f"{self.name} cannot continue training")
+
+    def item_vectors(self) -> np.ndarray | None:
+        return None
+
+    def factors(self) -> tuple[np.ndarray, np.ndarray] | None:
+        return None
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{type(self).__name__}({args})"
