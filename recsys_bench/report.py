@@ -1,0 +1,880 @@
+"""A run folder's report: ``report.md``, a self-contained ``report.html``, ``figures/*.png``.
+
+Everything is computed from what the run stored (the results table, ``run.json``, ``config.toml``,
+``raw/*.npz`` top-k lists and ``splits/*.npz``), never by training again, so a report can be
+rewritten at any time, also while a run is still going.
+
+Conventions
+-----------
+- A *setting* is one (data set, model, params) at one thread count. Quality is read at the smallest
+  thread count each (model, params) was run with; the other counts only feed thread scaling.
+- The best epoch of a setting maximises its test precision@k averaged over split seeds (ties: the
+  earliest epoch); the best setting of a model maximises that average (ties: the earlier epoch).
+- Intervals are Student-t 95% intervals over split seeds (as :func:`recsys_bench.stats.mean_ci`).
+- Significance: per-user test precision@k of a model's best setting against the best model's,
+  recomputed from the raw top-k lists and the split, users paired within each seed and pooled over
+  seeds, two-sided paired t-test (:func:`recsys_bench.stats.paired_test`).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recsys_bench import plots
+from recsys_bench.errors import UserError
+from recsys_bench.results import (atomic_write_text, raw_path, read_raw, read_results,
+                                  read_run_info)
+from recsys_bench.stats import PAIRED_METHODS, paired_test, t_half_width
+
+PAIRED_METHOD = "t"
+CONFIDENCE = 0.95
+SETTING = ["dataset", "model", "params", "threads"]
+REQUIRED_COLUMNS = ("dataset", "seed", "model", "params", "trial_id", "threads", "epoch", "subset",
+                    "k", "precision_at_k", "fit_seconds", "epoch_seconds", "status")
+METRICS = {"recall_at_k": "recall", "ndcg_at_k": "NDCG", "map_at_k": "MAP",
+           "hit_rate_at_k": "hit rate", "auc": "AUC", "coverage_at_k": "coverage"}
+SIZE_COLUMNS = ("nnz", "likes", "n_likes", "n_interactions")
+NONDETERMINISTIC = "†"
+
+
+# --------------------------------------------------------------------------- document model
+
+@dataclass(frozen=True)
+class Cell:
+    """A table cell: the text shown and the value the HTML table sorts by (None: the text)."""
+
+    text: str
+    sort: float | str | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    columns: list[str]
+    rows: list[list[Cell]]
+    sortable: bool = False
+
+
+@dataclass
+class Document:
+    """Blocks rendered both to Markdown and to HTML, so the two reports never disagree."""
+
+    blocks: list[tuple] = field(default_factory=list)
+
+    def heading(self, level: int, text: str) -> None:
+        self.blocks.append(("h", level, text))
+
+    def para(self, text: str) -> None:
+        self.blocks.append(("p", text))
+
+    def bullets(self, items: list[str]) -> None:
+        if items:
+            self.blocks.append(("ul", list(items)))
+
+    def table(self, table: Table) -> None:
+        self.blocks.append(("table", table))
+
+    def image(self, path: Path, alt: str) -> None:
+        self.blocks.append(("img", path, alt))
+
+
+# --------------------------------------------------------------------------- reading the run
+
+def _read_results(run_dir: Path) -> pd.DataFrame:
+    df = read_results(run_dir)
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise UserError(f"results table lacks column(s) {', '.join(missing)}", path=run_dir)
+    df = df.copy()
+    df["params"] = df["params"].replace("", "{}").fillna("{}").astype(str)
+    for column in ("epoch", "threads", "seed"):
+        df[column] = pd.to_numeric(df[column], errors="coerce").fillna(0).astype(int)
+    df["status"] = df["status"].replace("", "ok").fillna("ok").astype(str)
+    df["error"] = df["error"].fillna("").astype(str) if "error" in df else ""
+    for column in ("mse", "recommend_users_per_s", "eval_seconds", *METRICS):
+        if column not in df:
+            df[column] = np.nan
+    return df
+
+
+def _read_run_info(run_dir: Path) -> dict:
+    try:
+        return read_run_info(run_dir)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read run.json: {exc}", path=run_dir / "run.json") from None
+
+
+def _read_config(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UserError(f"cannot read the run's config: {exc}", path=path) from None
+
+
+class _Store:
+    """Lazy, cached access to a run's splits and raw top-k files."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+        self._splits: dict = {}
+
+    def split_path(self, dataset: str, seed: int) -> Path:
+        return self.run_dir / "splits" / f"{dataset}-seed{seed}.npz"
+
+    def split(self, dataset: str, seed: int):
+        """The stored split, or None when its file is absent."""
+        key = (dataset, seed)
+        if key not in self._splits:
+            path = self.split_path(dataset, seed)
+            if path.exists():
+                from recsys_bench.splits import load_split
+                self._splits[key] = load_split(path)
+            else:
+                self._splits[key] = None
+        return self._splits[key]
+
+    def per_user_precision(self, trial_id: str, dataset: str, seed: int, epoch: int, k: int,
+                           fingerprint: str | None) -> tuple[np.ndarray, np.ndarray] | str:
+        """(users, per-user test precision@k) of one trial at one epoch, or why not."""
+        from recsys_bench.metrics import ranking_metrics
+
+        if not raw_path(self.run_dir, trial_id).exists():
+            return f"raw/{trial_id}.npz is missing"
+        split = self.split(dataset, seed)
+        if split is None:
+            return f"splits/{self.split_path(dataset, seed).name} is missing"
+        if fingerprint and split.fingerprint != fingerprint:
+            return f"splits/{self.split_path(dataset, seed).name} does not match the results"
+        stored = read_raw(self.run_dir, trial_id)
+        key = f"top_test_e{epoch}"
+        if key not in stored or "users" not in stored:
+            return f"raw/{trial_id}.npz has no {key}"
+        users = stored["users"].astype(np.int64)
+        top = stored[key]
+        precision = ranking_metrics(top[:, :k], split.test[users], k)["precision"]
+        return users, np.asarray(precision, dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- analysis
+
+def _quality_rows(ok: pd.DataFrame) -> pd.DataFrame:
+    """Rows at the smallest thread count of each (data set, model, params)."""
+    smallest = ok.groupby(["dataset", "model", "params"])["threads"].transform("min")
+    return ok[ok["threads"] == smallest]
+
+
+def _per_epoch(rows: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Mean, interval and seed count of ``column`` per setting, subset and epoch."""
+    valid = rows[np.isfinite(rows[column].astype(float))]
+    g = valid.groupby(SETTING + ["subset", "epoch"])[column]
+    out = g.agg(["mean", "std", "count"]).reset_index()
+    half = t_half_width(out["std"].to_numpy(), out["count"].to_numpy(), CONFIDENCE)
+    out["low"], out["high"] = out["mean"] - half, out["mean"] + half
+    return out
+
+
+def _epoch_seconds(rows: pd.DataFrame) -> pd.Series:
+    """Fit seconds per epoch of each row: ``epoch_seconds``, else cumulative fit time / epochs."""
+    fallback = rows["fit_seconds"] / rows["epoch"].clip(lower=1)
+    return rows["epoch_seconds"].astype(float).fillna(fallback)
+
+
+def _settings(quality: pd.DataFrame) -> pd.DataFrame:
+    """One row per setting at its best epoch, with the interval over seeds and the timings."""
+    test = quality[quality["subset"] == "test"]
+    curve = _per_epoch(test, "precision_at_k")
+    if curve.empty:
+        return pd.DataFrame()
+    curve = curve[curve["subset"] == "test"]
+    best = (curve.sort_values(SETTING + ["mean", "epoch"],
+                              ascending=[True] * len(SETTING) + [False, True])
+            .groupby(SETTING, sort=False).head(1)
+            .rename(columns={"epoch": "best_epoch", "mean": "p_mean", "count": "n_seeds"}))
+    best["p_low"], best["p_high"] = best["low"], best["high"]
+    at_best = test.merge(best[SETTING + ["best_epoch"]], left_on=SETTING + ["epoch"],
+                         right_on=SETTING + ["best_epoch"])
+    agg = {"fit_to_best": ("fit_seconds", "mean"), "users_per_s": ("recommend_users_per_s", "mean"),
+           "test_mse": ("mse", "mean"), "k": ("k", "first")}
+    agg.update({name: (name, "mean") for name in METRICS})
+    means = at_best.groupby(SETTING).agg(**agg).reset_index()
+    per_epoch = (test.assign(sec=_epoch_seconds(test)).groupby(SETTING)
+                 .agg(s_per_epoch=("sec", "median"), n_epochs=("epoch", "nunique"),
+                      last_epoch=("epoch", "max"))
+                 .reset_index())
+    train = quality[quality["subset"] == "train"].merge(
+        best[SETTING + ["best_epoch"]], left_on=SETTING + ["epoch"],
+        right_on=SETTING + ["best_epoch"])
+    train = (train.groupby(SETTING).agg(train_p=("precision_at_k", "mean"),
+                                        train_mse=("mse", "mean")).reset_index())
+    out = (best[SETTING + ["best_epoch", "p_mean", "p_low", "p_high", "n_seeds"]]
+           .merge(means, on=SETTING, how="left").merge(per_epoch, on=SETTING, how="left")
+           .merge(train, on=SETTING, how="left"))
+    for column in ("train_p", "train_mse"):
+        if column not in out:
+            out[column] = np.nan
+    return out.sort_values(["dataset", "p_mean"], ascending=[True, False]).reset_index(drop=True)
+
+
+def _best_per_model(settings: pd.DataFrame) -> pd.DataFrame:
+    ranked = settings.sort_values(["dataset", "model", "p_mean", "best_epoch", "params"],
+                                  ascending=[True, True, False, True, True])
+    best = ranked.groupby(["dataset", "model"], sort=False).head(1)
+    return best.sort_values(["dataset", "p_mean"], ascending=[True, False]).reset_index(drop=True)
+
+
+def _paired(store: _Store, quality: pd.DataFrame, row: pd.Series, ref: pd.Series
+            ) -> tuple[object, str]:
+    """Paired test of setting ``row`` against ``ref`` over per-user test precision, or a reason."""
+    def trials(setting: pd.Series) -> dict[int, tuple[str, str]]:
+        mine = quality[(quality["dataset"] == setting["dataset"])
+                       & (quality["model"] == setting["model"])
+                       & (quality["params"] == setting["params"])
+                       & (quality["threads"] == setting["threads"])
+                       & (quality["subset"] == "test")
+                       & (quality["epoch"] == setting["best_epoch"])]
+        fingerprints = (mine["split_fingerprint"] if "split_fingerprint" in mine
+                        else pd.Series([""] * len(mine), index=mine.index))
+        return {int(s): (t, str(f)) for s, t, f in
+                zip(mine["seed"], mine["trial_id"], fingerprints.fillna(""))}
+
+    a_trials, b_trials = trials(row), trials(ref)
+    seeds = sorted(set(a_trials) & set(b_trials))
+    if not seeds:
+        return None, "no split seed in common"
+    k = int(row["k"])
+    a_all, b_all = [], []
+    for seed in seeds:
+        a = store.per_user_precision(a_trials[seed][0], row["dataset"], seed,
+                                     int(row["best_epoch"]), k, a_trials[seed][1])
+        b = store.per_user_precision(b_trials[seed][0], ref["dataset"], seed,
+                                     int(ref["best_epoch"]), k, b_trials[seed][1])
+        for outcome in (a, b):
+            if isinstance(outcome, str):
+                return None, outcome
+        common, ia, ib = np.intersect1d(a[0], b[0], assume_unique=True, return_indices=True)
+        a_all.append(a[1][ia])
+        b_all.append(b[1][ib])
+    return paired_test(np.concatenate(a_all), np.concatenate(b_all), PAIRED_METHOD), ""
+
+
+def _thread_scaling(ok: pd.DataFrame) -> pd.DataFrame:
+    """Fit seconds per epoch at each thread count of settings run at two or more counts."""
+    test = ok[ok["subset"] == "test"]
+    timed = (test.assign(sec=_epoch_seconds(test))
+             .groupby(SETTING).agg(s_per_epoch=("sec", "median")).reset_index())
+    counts = timed.groupby(["dataset", "model", "params"])["threads"].transform("nunique")
+    timed = timed[counts >= 2].copy()
+    if timed.empty:
+        return timed
+    base = timed.groupby(["dataset", "model", "params"])
+    timed["base_threads"] = base["threads"].transform("min")
+    base_time = timed["s_per_epoch"].where(timed["threads"] == timed["base_threads"])
+    timed["base_time"] = base_time.groupby([timed["dataset"], timed["model"], timed["params"]]
+                                           ).transform("max")
+    timed["speedup"] = timed["base_time"] / timed["s_per_epoch"]
+    timed["efficiency"] = timed["speedup"] * timed["base_threads"] / timed["threads"]
+    return timed.sort_values(["dataset", "model", "params", "threads"]).reset_index(drop=True)
+
+
+def _dataset_sizes(store: _Store, df: pd.DataFrame) -> dict[str, dict]:
+    """Users, items and likes of each data set, from a size column or else its split file."""
+    sizes = {}
+    for dataset, rows in df.groupby("dataset"):
+        info: dict = {}
+        for column in SIZE_COLUMNS:
+            values = pd.to_numeric(rows[column], errors="coerce") if column in rows else None
+            if values is not None and (values > 0).any():
+                info["likes"] = int(values[values > 0].iloc[0])
+                break
+        for seed in sorted(rows["seed"].unique()):
+            split = store.split(dataset, int(seed))
+            if split is not None:
+                info.setdefault("likes", int(split.train.nnz + split.test.nnz))
+                info.update(users=split.train.shape[0], items=split.train.shape[1],
+                            evaluated=int(len(split.users)), test_likes=int(split.test.nnz))
+                break
+        sizes[dataset] = info
+    return sizes
+
+
+# --------------------------------------------------------------------------- formatting
+
+def _fmt(x, digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "—"
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    return f"{x:.{digits}f}"
+
+
+def _fmt_g(x, digits: int = 3) -> str:
+    if x is None or not math.isfinite(float(x)):
+        return "—"
+    return f"{float(x):.{digits}g}"
+
+
+def _fmt_rate(x) -> str:
+    if x is None or not math.isfinite(float(x)):
+        return "—"
+    return f"{float(x):,.0f}" if float(x) >= 100 else f"{float(x):.3g}"
+
+
+def _fmt_p(p: float) -> str:
+    if not math.isfinite(p):
+        return "—"
+    return f"{p:.1e}" if p < 1e-3 else f"{p:.3f}"
+
+
+def _num(x) -> float | str:
+    """Sort key of a number cell: the float, or "" (sorted last) when missing."""
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return ""
+    return x if math.isfinite(x) else ""
+
+
+def _params_text(params: str) -> str:
+    try:
+        values = json.loads(params)
+    except ValueError:
+        return params
+    if not values:
+        return "(defaults)"
+    return ", ".join(f"{key}={value}" for key, value in sorted(values.items()))
+
+
+def _model_label(model: str, threads: int) -> str:
+    mark = NONDETERMINISTIC if model.startswith("lightfm") and threads > 1 else ""
+    return f"{model}{mark}"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "x"
+
+
+def _interval_text(row: pd.Series) -> tuple[str, str]:
+    n = int(row["n_seeds"])
+    if n < 2:
+        return f"{_fmt(row['p_mean'])} (n=1)", "— (n=1)"
+    half = (row["p_high"] - row["p_low"]) / 2
+    return (f"{_fmt(row['p_mean'])} ± {_fmt(half)}",
+            f"[{_fmt(row['p_low'])}, {_fmt(row['p_high'])}]")
+
+
+# --------------------------------------------------------------------------- figures
+
+class _Figures:
+    """Draws figures into ``figures/`` and links them, or says in the report why one is absent."""
+
+    def __init__(self, run_dir: Path, doc: Document):
+        self.dir = run_dir / "figures"
+        self.doc = doc
+        self.written: list[Path] = []
+
+    def add(self, name: str, alt: str, draw) -> None:
+        path = draw(self.dir / f"{_slug(name)}.png")
+        self.written.append(path)
+        self.doc.image(path, alt)
+
+    def skip(self, what: str, why: str) -> None:
+        self.doc.para(f"Figure skipped — {what}: {why}.")
+
+
+def _curve(frame: pd.DataFrame, label: str) -> plots.Curve:
+    frame = frame.sort_values("epoch")
+    return plots.Curve(frame["epoch"].to_numpy(float), frame["mean"].to_numpy(float), label,
+                       frame["low"].to_numpy(float), frame["high"].to_numpy(float))
+
+
+def _learning_figure(figs: _Figures, quality: pd.DataFrame, row: pd.Series) -> None:
+    mine = quality[(quality["dataset"] == row["dataset"]) & (quality["model"] == row["model"])
+                   & (quality["params"] == row["params"]) & (quality["threads"] == row["threads"])]
+    k = int(row["k"])
+    p = _per_epoch(mine, "precision_at_k")
+    precision = [_curve(p[p["subset"] == s], f"{s} p@{k}") for s in ("test", "train")
+                 if (p["subset"] == s).any()]
+    m = _per_epoch(mine, "mse")
+    mse = [_curve(m[m["subset"] == s], f"{s} MSE") for s in ("test", "train")
+           if (m["subset"] == s).any()]
+    seeds = int(row["n_seeds"])
+    band = "band: 95% interval over seeds" if seeds > 1 else "one split seed"
+    title = (f"{row['dataset']} · {row['model']} · {_params_text(row['params'])}\n"
+             f"best setting's learning curve (mean over {seeds} seed(s), {band})")
+    figs.add(f"{row['dataset']}-{row['model']}-learning-curve",
+             f"Learning curve of the best {row['model']} setting on {row['dataset']}",
+             lambda path: plots.learning_curve(precision, mse or None, path, title=title, k=k,
+                                               best_epoch=float(row["best_epoch"])))
+
+
+def _traces_figure(figs: _Figures, quality: pd.DataFrame, settings: pd.DataFrame,
+                   row: pd.Series) -> None:
+    mine = quality[(quality["dataset"] == row["dataset"]) & (quality["model"] == row["model"])
+                   & (quality["subset"] == "test")]
+    curve = _per_epoch(mine, "precision_at_k")
+    traces, best = [], None
+    for (params, threads), frame in curve.groupby(["params", "threads"]):
+        trace = _curve(frame, _params_text(params))
+        traces.append(trace)
+        if params == row["params"] and threads == row["threads"]:
+            best = trace
+    k = int(row["k"])
+    title = f"{row['dataset']} · {row['model']}: test precision@{k} of every grid setting"
+    figs.add(f"{row['dataset']}-{row['model']}-grid-traces",
+             f"All {len(traces)} grid traces of {row['model']} on {row['dataset']}",
+             lambda path: plots.grid_traces(traces, best, path, title=title, k=k))
+
+
+# --------------------------------------------------------------------------- sections
+
+def _setting_cells(row: pd.Series) -> list[Cell]:
+    mean_text, ci_text = _interval_text(row)
+    return [Cell(_model_label(row["model"], int(row["threads"])), row["model"]),
+            Cell(_params_text(row["params"]), row["params"]),
+            Cell(str(int(row["threads"])), int(row["threads"])),
+            Cell(str(int(row["best_epoch"])), int(row["best_epoch"])),
+            Cell(mean_text, _num(row["p_mean"])),
+            Cell(ci_text, _num(row["p_low"])),
+            Cell(str(int(row["n_seeds"])), int(row["n_seeds"]))]
+
+
+def _best_section(doc: Document, store: _Store, quality: pd.DataFrame, best: pd.DataFrame
+                  ) -> None:
+    k = int(best["k"].iloc[0])
+    ref = best.iloc[0]
+    notes: list[str] = []
+    columns = ["model", "best setting", "threads", "best epoch", f"test p@{k} mean ± 95% CI half",
+               "95% interval", "seeds", f"train p@{k}", "test MSE", "recall", "NDCG",
+               "fit s/epoch", "recommend users/s", f"Δ p@{k} vs best (per-user)",
+               "p-value", "users paired"]
+    rows = []
+    for _, row in best.iterrows():
+        if row["model"] == ref["model"]:
+            test_cells = [Cell("reference", ""), Cell("—", ""), Cell("—", "")]
+        else:
+            result, why = _paired(store, quality, row, ref)
+            if result is None:
+                notes.append(f"No paired test of {row['model']}: {why}.")
+                test_cells = [Cell("—", ""), Cell("—", ""), Cell("—", "")]
+            else:
+                test_cells = [Cell(f"{result.mean_difference:+.4f}", result.mean_difference),
+                              Cell(_fmt_p(result.p_value), _num(result.p_value)),
+                              Cell(str(result.n), result.n)]
+        rows.append(_setting_cells(row) + [
+            Cell(_fmt(row["train_p"]), _num(row["train_p"])),
+            Cell(_fmt_g(row["test_mse"], 4), _num(row["test_mse"])),
+            Cell(_fmt(row["recall_at_k"]), _num(row["recall_at_k"])),
+            Cell(_fmt(row["ndcg_at_k"]), _num(row["ndcg_at_k"])),
+            Cell(_fmt_g(row["s_per_epoch"]), _num(row["s_per_epoch"])),
+            Cell(_fmt_rate(row["users_per_s"]), _num(row["users_per_s"])),
+        ] + test_cells)
+    doc.table(Table(columns, rows, sortable=True))
+    text = (f"Best setting of each model by mean test precision@{k} at its best epoch over split "
+            f"seeds; ± is the half-width of the Student-t {CONFIDENCE:.0%} interval over seeds "
+            f"(none with one seed). Fit s/epoch is the median over epochs and seeds.")
+    if len(best) > 1:
+        text += (f" Significance: {PAIRED_METHODS[PAIRED_METHOD]}, two-sided, of per-user test "
+                 f"precision@{k} (recomputed from the stored top-k lists and the split) against "
+                 f"the best model `{ref['model']}`, users paired within each seed and pooled "
+                 f"over seeds.")
+    doc.para(text)
+    doc.bullets(notes)
+
+
+def _grid_section(doc: Document, settings: pd.DataFrame) -> None:
+    settings = settings.reset_index(drop=True)
+    k = int(settings["k"].iloc[0])
+    parsed = [json.loads(p) if p.startswith("{") else {} for p in settings["params"]]
+    varying = []
+    for model, group in settings.groupby("model"):
+        values = [parsed[i] for i in group.index]
+        for key in sorted({key for v in values for key in v}):
+            if len({json.dumps(v.get(key)) for v in values}) > 1 and key not in varying:
+                varying.append(key)
+    columns = ["model", "params", "threads", "best epoch", f"test p@{k}", "95% interval",
+               "seeds"] + varying + [f"train p@{k}", "test MSE", "fit s/epoch",
+                                     "fit s to best epoch", "recommend users/s"]
+    rows = []
+    for i, row in settings.iterrows():
+        extra = []
+        for key in varying:
+            value = parsed[i].get(key)
+            text = "" if value is None else str(value)
+            extra.append(Cell(text, text if _num(value) == "" else _num(value)))
+        rows.append(_setting_cells(row) + extra + [
+            Cell(_fmt(row["train_p"]), _num(row["train_p"])),
+            Cell(_fmt_g(row["test_mse"], 4), _num(row["test_mse"])),
+            Cell(_fmt_g(row["s_per_epoch"]), _num(row["s_per_epoch"])),
+            Cell(_fmt_g(row["fit_to_best"]), _num(row["fit_to_best"])),
+            Cell(_fmt_rate(row["users_per_s"]), _num(row["users_per_s"]))])
+    doc.table(Table(columns, rows, sortable=True))
+
+
+def _dataset_section(doc: Document, figs: _Figures, store: _Store, dataset: str,
+                     quality: pd.DataFrame, settings: pd.DataFrame, size: dict) -> None:
+    doc.heading(2, f"Data set `{dataset}`")
+    if size:
+        parts = [f"{size[key]:,} {label}" for key, label in
+                 (("users", "users"), ("items", "items"), ("likes", "likes"),
+                  ("evaluated", "evaluated users"), ("test_likes", "test likes")) if key in size]
+        doc.para("; ".join(parts) + ".")
+    mine = settings[settings["dataset"] == dataset]
+    if mine.empty:
+        doc.para("No finished trial with test metrics yet.")
+        return
+    k = int(mine["k"].iloc[0])
+    best = _best_per_model(mine)
+    doc.heading(3, "Best setting of each model")
+    _best_section(doc, store, quality, best)
+    if (mine["model"].str.startswith("lightfm") & (mine["threads"] > 1)).any():
+        doc.para(f"{NONDETERMINISTIC} LightFM with more than one thread is not deterministic "
+                 "(Hogwild: threads update shared embeddings without locks), so its repeats differ "
+                 "even at a fixed seed.")
+
+    doc.heading(3, "Learning curves")
+    for _, row in best.iterrows():
+        if row["n_epochs"] >= 2:
+            _learning_figure(figs, quality, row)
+        else:
+            figs.skip(f"learning curve of {row['model']} on {dataset}",
+                      "one checkpoint only (no epochs to plot)")
+
+    doc.heading(3, "All grid traces")
+    for _, row in best.iterrows():
+        count = int((mine["model"] == row["model"]).sum())
+        if count >= 2 and row["n_epochs"] >= 2:
+            _traces_figure(figs, quality, mine, row)
+        elif count >= 2:
+            figs.skip(f"grid traces of {row['model']} on {dataset}",
+                      "one checkpoint only (no epochs to plot)")
+        else:
+            figs.skip(f"grid traces of {row['model']} on {dataset}", "a single setting, no grid")
+
+    doc.heading(3, f"Precision@{k} vs fit time")
+    points = mine[np.isfinite(mine["fit_to_best"].astype(float))].reset_index(drop=True)
+    if len(points) >= 2:
+        figs.add(f"{dataset}-quality-vs-fit-time",
+                 f"Test precision@{k} against fit time on {dataset}, Pareto front marked",
+                 lambda path: plots.quality_vs_time(
+                     list(points["model"]), points["fit_to_best"], points["p_mean"], path,
+                     title=f"{dataset}: test precision@{k} vs fit time, every setting", k=k))
+        front = points.iloc[plots.front_order(points["fit_to_best"], points["p_mean"])]
+        rows = [[Cell(str(rank), rank), Cell(_model_label(r["model"], int(r["threads"])),
+                                             r["model"]),
+                 Cell(_params_text(r["params"]), r["params"]),
+                 Cell(str(int(r["threads"])), int(r["threads"])),
+                 Cell(str(int(r["best_epoch"])), int(r["best_epoch"])),
+                 Cell(_fmt_g(r["fit_to_best"]), _num(r["fit_to_best"])),
+                 Cell(_fmt(r["p_mean"]), _num(r["p_mean"]))]
+                for rank, (_, r) in enumerate(front.iterrows(), start=1)]
+        doc.para("The Pareto front: no other setting reaches a higher test precision in less fit "
+                 "time (numbers as in the figure).")
+        doc.table(Table(["#", "model", "params", "threads", "best epoch", "fit s to best epoch",
+                         f"test p@{k}"], rows))
+    else:
+        figs.skip(f"precision vs fit time on {dataset}", "fewer than two timed settings")
+
+    doc.heading(3, "Full grid")
+    doc.para(f"Every setting at its best epoch, best first (click a column header of the HTML "
+             f"report to sort).")
+    _grid_section(doc, mine)
+
+
+def _scaling_section(doc: Document, figs: _Figures, ok: pd.DataFrame) -> None:
+    doc.heading(2, "Thread scaling")
+    scaling = _thread_scaling(ok)
+    if scaling.empty:
+        doc.para("No setting was run at more than one thread count.")
+        figs.skip("thread speedup", "no setting was run at more than one thread count")
+        return
+    rows = []
+    for _, row in scaling.iterrows():
+        rows.append([Cell(row["dataset"]), Cell(_model_label(row["model"], int(row["threads"]))),
+                     Cell(_params_text(row["params"]), row["params"]),
+                     Cell(str(int(row["threads"])), int(row["threads"])),
+                     Cell(_fmt_g(row["s_per_epoch"]), _num(row["s_per_epoch"])),
+                     Cell(f"{row['speedup']:.2f}×", _num(row["speedup"])),
+                     Cell(f"{row['efficiency']:.0%}", _num(row["efficiency"]))])
+    doc.table(Table(["data set", "model", "params", "threads", "fit s/epoch", "speedup",
+                     "efficiency"], rows, sortable=True))
+    base = sorted(scaling["base_threads"].unique())
+    vs = ("1 thread" if base == [1] else
+          f"the smallest thread count run ({', '.join(map(str, base))})")
+    doc.para(f"Speedup = fit seconds per epoch at {vs} / at n threads (median over epochs and "
+             f"seeds); efficiency = speedup × base threads / n.")
+    if (scaling["model"].str.startswith("lightfm") & (scaling["threads"] > 1)).any():
+        doc.para(f"{NONDETERMINISTIC} LightFM with more than one thread is not deterministic "
+                 "(Hogwild).")
+    for dataset, frame in scaling.groupby("dataset"):
+        base_threads = int(frame["base_threads"].min())
+        frame = frame[frame["base_threads"] == base_threads]
+        lines = [plots.Curve(g["threads"].to_numpy(float), g["speedup"].to_numpy(float),
+                             f"{model} ({_params_text(params)})")
+                 for (model, params), g in frame.groupby(["model", "params"])]
+        figs.add(f"{dataset}-thread-speedup", f"Thread speedup on {dataset}",
+                 lambda path: plots.thread_speedup(
+                     lines, path, title=f"{dataset}: speedup of a fit epoch vs threads",
+                     base=base_threads))
+
+
+def _size_section(doc: Document, figs: _Figures, ok: pd.DataFrame, sizes: dict) -> None:
+    doc.heading(2, "Fit time vs data size")
+    likes = {d: s["likes"] for d, s in sizes.items() if "likes" in s}
+    if len(set(likes.values())) < 2:
+        figs.skip("fit time vs likes", "the run has fewer than two data sizes")
+        return
+    test = ok[(ok["subset"] == "test") & ok["dataset"].isin(likes)]
+    timed = (test.assign(sec=_epoch_seconds(test), likes=test["dataset"].map(likes))
+             .groupby(["model", "params", "threads", "likes"])["sec"].median().reset_index())
+    lines, rows = [], []
+    for (model, params, threads), g in timed.groupby(["model", "params", "threads"]):
+        if g["likes"].nunique() < 2:
+            continue
+        label = f"{model}, {threads} thr ({_params_text(params)})"
+        lines.append(plots.Curve(g["likes"].to_numpy(float), g["sec"].to_numpy(float), label))
+        slope = plots.loglog_slope(g["likes"], g["sec"])
+        rows.append([Cell(_model_label(model, int(threads)), model),
+                     Cell(_params_text(params), params), Cell(str(threads), int(threads)),
+                     Cell(f"{int(g['likes'].min()):,}–{int(g['likes'].max()):,}",
+                          float(g["likes"].max())),
+                     Cell(f"{slope:.2f}", _num(slope))])
+    if not lines:
+        figs.skip("fit time vs likes", "no setting was run on two or more data sizes")
+        return
+    doc.table(Table(["model", "params", "threads", "likes", "log-log slope"], rows, sortable=True))
+    doc.para("Slope of log(fit seconds per epoch) against log(likes): 1 = linear in the data.")
+    figs.add("fit-time-vs-likes", "Fit time per epoch against likes, log-log",
+             lambda path: plots.fit_time_vs_likes(
+                 lines, path, title="Fit time per epoch vs data size (log-log)"))
+
+
+def _failed_section(doc: Document, df: pd.DataFrame) -> None:
+    failed = df[df["status"] != "ok"].drop_duplicates("trial_id")
+    doc.heading(2, "Failed trials")
+    if failed.empty:
+        doc.para("None.")
+        return
+    rows = [[Cell(r["dataset"]), Cell(r["model"]), Cell(_params_text(r["params"]), r["params"]),
+             Cell(str(r["seed"]), int(r["seed"])), Cell(str(r["threads"]), int(r["threads"])),
+             Cell(r["status"]), Cell(r["error"] or "(no message)")]
+            for _, r in failed.iterrows()]
+    doc.table(Table(["data set", "model", "params", "seed", "threads", "status", "error"], rows,
+                    sortable=True))
+
+
+def _header(doc: Document, run_dir: Path, df: pd.DataFrame, config: dict, run: dict) -> None:
+    experiment = config.get("experiment", {})
+    name = experiment.get("name") or run.get("experiment") or run_dir.name
+    doc.heading(1, f"Report: {name}")
+    description = experiment.get("description") or run.get("description")
+    if description:
+        doc.para(str(description))
+    facts = []
+    ok = df[df["status"] == "ok"]
+    if not ok.empty:
+        ks = sorted(ok["k"].dropna().astype(int).unique())
+        exclude = sorted(ok["exclude_train"].dropna().astype(bool).unique()) \
+            if "exclude_train" in ok else []
+        kinds = sorted(ok["split_kind"].dropna().unique()) if "split_kind" in ok else []
+        seeds = sorted(int(s) for s in ok["seed"].unique())
+        excluded = ", ".join("yes" if e else "no (the study's protocol)" for e in exclude)
+        facts.append(f"Protocol: split {', '.join(kinds) or '?'}, seeds {seeds}, "
+                     f"k = {', '.join(map(str, ks))}, train likes excluded from the ranking: "
+                     f"{excluded or '?'}.")
+    trials = df["trial_id"].nunique()
+    failed = df.loc[df["status"] != "ok", "trial_id"].nunique()
+    facts.append(f"Trials: {trials} ({failed} failed).")
+    if run.get("started_at"):
+        sessions = run.get("sessions") or []
+        wall = sum(float(x.get("wall_seconds") or 0) for x in sessions)
+        end = run.get("ended_at")
+        facts.append(f"Run: started {run['started_at']}, "
+                     f"{'ended ' + str(end) if end else 'not finished'} "
+                     f"(status {run.get('status', '?')}; wall time {wall:,.0f} s = "
+                     f"{wall / 3600:.2f} h over {len(sessions)} session(s)).")
+    fit_total = ok.groupby("trial_id")["fit_seconds"].max().sum() if not ok.empty else 0.0
+    eval_total = (ok.groupby(["trial_id", "epoch"])["eval_seconds"].max().sum()
+                  if not ok.empty else 0.0)
+    facts.append(f"Time spent: fitting {fit_total:,.1f} s, evaluating {eval_total:,.1f} s "
+                 "(summed over trials).")
+    machine = run.get("machine") or {}
+    if machine:
+        facts.append(f"Machine: {machine.get('cpu', '?')}, {machine.get('cores', '?')} logical "
+                     f"cores, Python {machine.get('python', '?')}.")
+    git = run.get("git") or {}
+    if git.get("commit"):
+        dirty = " (with uncommitted changes)" if git.get("dirty") else ""
+        facts.append(f"Code: commit {git['commit'][:12]}{dirty}.")
+    doc.bullets(facts)
+
+
+# --------------------------------------------------------------------------- rendering
+
+_INLINE = [(re.compile(r"`([^`]+)`"), r"<code>\1</code>"),
+           (re.compile(r"\*\*([^*]+)\*\*"), r"<strong>\1</strong>")]
+
+
+def _inline_html(text: str) -> str:
+    out = html.escape(text, quote=False)
+    for pattern, repl in _INLINE:
+        out = pattern.sub(repl, out)
+    return out
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(doc: Document, base: Path) -> str:
+    """The document as GitHub-flavoured Markdown; images are linked relative to ``base``."""
+    out = []
+    for block in doc.blocks:
+        kind = block[0]
+        if kind == "h":
+            out.append(f"{'#' * block[1]} {block[2]}")
+        elif kind == "p":
+            out.append(block[1])
+        elif kind == "ul":
+            out.append("\n".join(f"- {item}" for item in block[1]))
+        elif kind == "img":
+            out.append(f"![{block[2]}]({block[1].relative_to(base).as_posix()})")
+        elif kind == "table":
+            table = block[1]
+            lines = ["| " + " | ".join(_md_cell(c) for c in table.columns) + " |",
+                     "|" + "---|" * len(table.columns)]
+            lines += ["| " + " | ".join(_md_cell(c.text) for c in row) + " |" for row in table.rows]
+            out.append("\n".join(lines))
+    return "\n\n".join(out) + "\n"
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:13px}
+th,td{border:1px solid #ccc;padding:3px 7px;text-align:left}
+th{background:#f0f0f0}
+table.sortable th{cursor:pointer;user-select:none}
+table.sortable th[data-dir=asc]::after{content:" \\25B2"}
+table.sortable th[data-dir=desc]::after{content:" \\25BC"}
+tr:nth-child(even) td{background:#fafafa}
+img{max-width:100%;border:1px solid #ddd;margin:0.5em 0}
+code{background:#f4f4f4;padding:0 3px}
+"""
+
+_JS = """
+for (const table of document.querySelectorAll("table.sortable")) {
+  const heads = table.querySelectorAll("th");
+  heads.forEach((th, col) => th.addEventListener("click", () => {
+    const body = table.tBodies[0], rows = Array.from(body.rows);
+    const dir = th.dataset.dir === "asc" ? "desc" : "asc";
+    heads.forEach(h => delete h.dataset.dir);
+    th.dataset.dir = dir;
+    const key = r => r.cells[col].dataset.v ?? r.cells[col].textContent;
+    const numeric = rows.every(r => key(r) === "" || !isNaN(parseFloat(key(r))));
+    const val = r => numeric ? (key(r) === "" ? NaN : parseFloat(key(r))) : key(r);
+    rows.sort((a, b) => {
+      const x = val(a), y = val(b);
+      if (numeric && (isNaN(x) || isNaN(y))) return isNaN(x) - isNaN(y);
+      const c = numeric ? x - y : String(x).localeCompare(String(y));
+      return dir === "asc" ? c : -c;
+    });
+    rows.forEach(r => body.appendChild(r));
+  }));
+}
+"""
+
+
+def render_html(doc: Document, title: str) -> str:
+    """The document as one HTML page with images inlined and click-to-sort tables, no CDN."""
+    out = []
+    for block in doc.blocks:
+        kind = block[0]
+        if kind == "h":
+            out.append(f"<h{block[1]}>{_inline_html(block[2])}</h{block[1]}>")
+        elif kind == "p":
+            out.append(f"<p>{_inline_html(block[1])}</p>")
+        elif kind == "ul":
+            out.append("<ul>" + "".join(f"<li>{_inline_html(i)}</li>" for i in block[1]) + "</ul>")
+        elif kind == "img":
+            data = base64.b64encode(block[1].read_bytes()).decode("ascii")
+            out.append(f'<p><img alt="{html.escape(block[2])}" src="data:image/png;base64,{data}">'
+                       f"</p>")
+        elif kind == "table":
+            table = block[1]
+            cls = ' class="sortable"' if table.sortable else ""
+            head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+            body = []
+            for row in table.rows:
+                cells = []
+                for cell in row:
+                    attr = "" if cell.sort is None else f' data-v="{html.escape(str(cell.sort))}"'
+                    cells.append(f"<td{attr}>{html.escape(cell.text)}</td>")
+                body.append("<tr>" + "".join(cells) + "</tr>")
+            out.append(f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}"
+                       f"</tbody></table>")
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
+            + "\n".join(out) + f"\n<script>{_JS}</script>\n</body></html>\n")
+
+
+# --------------------------------------------------------------------------- entry point
+
+def write_report(run_dir) -> Path:
+    """Write ``report.md``, ``report.html`` and ``figures/*.png`` of a run folder.
+
+    Reads only what the run stored; figures whose data is absent are skipped with a note in the
+    report. Safe to call while the run is still writing results.
+
+    Parameters
+    ----------
+    run_dir : path-like
+        The folder given to ``recsys-bench run --out``.
+
+    Returns
+    -------
+    pathlib.Path
+        The path of ``report.md``.
+
+    Raises
+    ------
+    UserError
+        When the folder holds no results table, or the table lacks a required column.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError("no such run folder", path=run_dir)
+    df = _read_results(run_dir)
+    config = _read_config(run_dir / "config.toml")
+    run = _read_run_info(run_dir)
+    store = _Store(run_dir)
+    doc = Document()
+    figs = _Figures(run_dir, doc)
+    _header(doc, run_dir, df, config, run)
+    ok = df[df["status"] == "ok"]
+    quality = _quality_rows(ok) if not ok.empty else ok
+    settings = _settings(quality) if not ok.empty else pd.DataFrame()
+    sizes = _dataset_sizes(store, df)
+    for dataset in pd.unique(df["dataset"]):
+        _dataset_section(doc, figs, store, dataset, quality,
+                         settings if not settings.empty else pd.DataFrame(
+                             columns=SETTING + ["k"]), sizes.get(dataset, {}))
+    if not ok.empty:
+        _scaling_section(doc, figs, ok)
+        _size_section(doc, figs, ok, sizes)
+    _failed_section(doc, df)
+
+    title = doc.blocks[0][2]
+    md_path = run_dir / "report.md"
+    atomic_write_text(md_path, render_markdown(doc, run_dir))
+    atomic_write_text(run_dir / "report.html", render_html(doc, title))
+    return md_path
