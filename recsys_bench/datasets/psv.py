@@ -14,6 +14,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 class SketchfabDialect(csv.Dialect):
     delimiter = "|"
     quotechar = "\\"
@@ -37,6 +43,7 @@ def write_psv(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Seq
             writer = csv.writer(f, dialect=SketchfabDialect)
             writer.writerow(header)
             writer.writerows(rows)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
