@@ -1,0 +1,214 @@
+"""One evaluation for every model: top-k, ranking metrics, AUC and MSE from one pass over scores.
+
+Each block of evaluated users is scored once and that block serves everything: the top-k list
+without exclusion (shared by the "train" subset and, with ``exclude_train=False``, by "test"),
+the AUC of each subset, the dense MSE of models without factors, and finally, after writing -inf
+over the train items, the top-k list with exclusion. For factor models the MSE is the closed form
+(:func:`recsys_bench.metrics.mse_closed_form`) and the scores come straight from the factors,
+``U[users] @ V.T`` rounded to float32 as the adapters do, into reused buffers, block-parallel.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys_bench.errors import UserError
+from recsys_bench.metrics import (RANKING_METRICS, auc_of_ranked, check_metrics, coverage,
+                                  mse_block, mse_closed_form, nanmean, rank_rows,
+                                  ranking_metrics)
+from recsys_bench.splits import Split
+from recsys_bench.topk import (block_size_for, check_block_size, check_k, exclude_in_place,
+                               rows_of, run_blocks, score_block, single_threaded_blas,
+                               threads_of, topk_block)
+
+METRICS = (*RANKING_METRICS, "auc", "coverage", "mse")
+SUBSETS = ("train", "test")
+
+
+@dataclass(frozen=True, eq=False)
+class EvalResult:
+    """The evaluation of one subset ("train" or "test") of a split.
+
+    Attributes
+    ----------
+    subset : str
+        Whose items count as hits: the test likes or the train likes of the evaluated users.
+    k : int
+        Cut-off of the ranking metrics.
+    exclude_train : bool
+        The setting of the call (train items removed from the "test" ranking); the "train"
+        subset is never ranked with exclusion.
+    top : numpy.ndarray
+        int32 users x k item ids (-1 pads); users x 0 when no ranking metric was asked for.
+    per_user : dict of str to numpy.ndarray
+        One float64 value per evaluated user (``split.users`` order) for each metric except
+        coverage.
+    means : dict of str to float
+        NaN-ignoring means of ``per_user``, plus ``coverage``.
+    """
+
+    subset: str
+    k: int
+    exclude_train: bool
+    top: np.ndarray
+    per_user: dict
+    means: dict
+
+
+class _FactorScores:
+    """``U[users] @ V.T`` as float32 for a range of evaluated users, into per-thread buffers.
+
+    Computed in the factors' precision and then rounded to float32, exactly as the adapters'
+    ``scores`` do, so rankings (ties included) match ``topk(model, ...)``. The returned block
+    is overwritten by the next call from the same thread.
+    """
+
+    def __init__(self, user_factors: np.ndarray, item_factors: np.ndarray, block_size: int):
+        dtype = np.result_type(user_factors.dtype, item_factors.dtype, np.float32)
+        self.user_factors = np.ascontiguousarray(user_factors, dtype=dtype)
+        self.item_factors_t = np.ascontiguousarray(item_factors, dtype=dtype).T
+        self.shape = (block_size, item_factors.shape[0])
+        self.local = threading.local()
+
+    def __call__(self, start: int, stop: int) -> np.ndarray:
+        if getattr(self.local, "buffers", None) is None:
+            dtypes = {np.dtype(np.float32), self.user_factors.dtype}
+            self.local.buffers = {d: np.empty(self.shape, dtype=d) for d in dtypes}
+        buffers = self.local.buffers
+        product = np.matmul(self.user_factors[start:stop], self.item_factors_t,
+                            out=buffers[self.user_factors.dtype][:stop - start])
+        if product.dtype == np.float32:
+            return product
+        out = buffers[np.dtype(np.float32)][:stop - start]
+        np.copyto(out, product, casting="same_kind")
+        return out
+
+
+def _subsets(values) -> tuple[str, ...]:
+    values = (values,) if isinstance(values, str) else tuple(dict.fromkeys(values))
+    unknown = [v for v in values if v not in SUBSETS]
+    if unknown or not values:
+        raise UserError(f"unknown subset(s) {', '.join(map(str, unknown)) or '(none given)'}; "
+                        f"valid: {', '.join(SUBSETS)}")
+    return values
+
+
+def evaluate(model, split: Split, *, k: int = 5, exclude_train: bool = True,
+             subsets=("test",), metrics=METRICS, block_size: int | None = None,
+             num_threads: int | None = None) -> dict[str, EvalResult]:
+    """Evaluate a fitted model on the evaluated users of a split.
+
+    Parameters
+    ----------
+    model : Recommender
+        Fitted; ``scores`` gives dense blocks, ``factors()`` (if not None) gives ``(U, V)`` for
+        ALL users with ``scores == U[users] @ V.T``.
+    split : Split
+        Train, test and the evaluated users.
+    k : int
+        Cut-off of the ranking metrics and coverage.
+    exclude_train : bool
+        Remove each user's train items from the "test" ranking (True, the default) or not (the
+        study's convention). The "train" subset is never ranked with exclusion.
+    subsets : sequence of {"train", "test"}
+        Whose items count as hits.
+    metrics : sequence of str
+        Any of ``precision, recall, ndcg, map, hit_rate, auc, coverage, mse``.
+    block_size : int, optional
+        Users scored at once; by default a score block stays near 16 MB.
+    num_threads : int, optional
+        Blocks evaluated in parallel for factor models (0 = all cores); by default the model's
+        own ``params["num_threads"]``, else 1. BLAS is held to one thread per block throughout.
+        Models without factors are scored one block at a time. Results do not depend on it.
+
+    Returns
+    -------
+    dict of str to EvalResult
+        One result per subset.
+    """
+    subsets = _subsets(subsets)
+    metrics = check_metrics(metrics, METRICS)
+    users = np.asarray(split.users, dtype=np.int64)
+    n_items = split.train.shape[1]
+    k = check_k(k, n_items)
+    check_block_size(block_size)
+    threads = threads_of(model, num_threads)
+    truth = {s: (split.test if s == "test" else split.train)[users] for s in subsets}
+    excluded = {s: bool(s == "test" and exclude_train) for s in subsets}
+    factors = model.factors()
+    if factors is not None:
+        factors = (np.asarray(factors[0])[users], np.asarray(factors[1]))
+    per_user = {s: {} for s in subsets}
+    wants_top = any(m in metrics for m in (*RANKING_METRICS, "coverage"))
+    with single_threaded_blas():
+        if factors is not None and "mse" in metrics:
+            for s in subsets:
+                per_user[s]["mse"] = mse_closed_form(*factors, truth[s])
+        tops = _score_pass(model, factors, split, users, truth, excluded, k, metrics, per_user,
+                           wants_top, block_size or block_size_for(n_items), threads)
+
+    results = {}
+    for s in subsets:
+        top = tops.get(excluded[s], np.empty((len(users), 0), dtype=np.int32))
+        values = dict(per_user[s])
+        if wants_top:
+            values.update(ranking_metrics(top, truth[s], k))
+        means = {m: nanmean(v) for m, v in values.items()}
+        means["coverage"] = coverage(top, n_items)
+        results[s] = EvalResult(subset=s, k=k, exclude_train=bool(exclude_train), top=top,
+                                per_user={m: values[m] for m in metrics if m in values},
+                                means={m: means[m] for m in metrics if m in means})
+    return results
+
+
+def _score_pass(model, factors, split, users, truth, excluded, k, metrics, per_user, wants_top,
+                block_size, threads) -> dict[bool, np.ndarray]:
+    """Score each block of users once and fill top-k lists, AUC and dense MSE from it.
+
+    ``factors`` is None or ``(U[users], V)``. Returns the top-k lists keyed by "train items
+    excluded" and fills ``per_user`` in place. The list without exclusion is computed first,
+    then -inf is written over the train items for the list with exclusion.
+    """
+    variants = sorted(set(excluded.values())) if wants_top else []
+    dense_mse = factors is None and "mse" in metrics
+    if not (variants or "auc" in metrics or dense_mse):
+        return {}
+    tops = {v: np.full((len(users), k), -1, dtype=np.int32) for v in variants}
+    for s in per_user:
+        if "auc" in metrics:
+            per_user[s]["auc"] = np.full(len(users), np.nan)
+        if dense_mse:
+            per_user[s]["mse"] = np.full(len(users), np.nan)
+    train = sp.csr_matrix(split.train)
+    if factors is not None:
+        scores_of = _FactorScores(*factors, block_size)
+    else:
+        threads = 1
+
+        def scores_of(start: int, stop: int) -> np.ndarray:
+            return score_block(model, users[start:stop])
+
+    def work(start: int, stop: int) -> None:
+        positions, block = np.arange(start, stop), users[start:stop]
+        scores = scores_of(start, stop)
+        if False in tops:
+            tops[False][start:stop] = topk_block(scores, k)
+        ranked = {}
+        for s, values in per_user.items() if "auc" in metrics or dense_mse else ():
+            here = rows_of(truth[s], positions)
+            if "auc" in metrics:
+                if excluded[s] not in ranked:
+                    removed = rows_of(train, block) if excluded[s] else None
+                    ranked[excluded[s]] = rank_rows(scores, removed)
+                values["auc"][start:stop] = auc_of_ranked(ranked[excluded[s]], here)
+            if dense_mse:
+                values["mse"][start:stop] = mse_block(scores, here)
+        if True in tops:
+            tops[True][start:stop] = topk_block(exclude_in_place(scores, train, block), k)
+
+    run_blocks(work, 0, len(users), block_size, threads)
+    return tops

@@ -1,0 +1,293 @@
+"""The one top-k routine: every model's scores pass through here, with or without train exclusion.
+
+Ranking rule (``docs/metrics.md``): higher score first, ties broken by the lower item index, so the
+result is deterministic and independent of the block size. Excluded items never appear; NaN and -inf
+scores never appear either (a model may use -inf to mean "never recommend"). A row with fewer than k
+candidates is padded with -1.
+
+How it stays fast. A full ``argpartition`` of every score row costs several times the matrix
+product that produced the scores, and it does not break ties by index. Instead, per block of users
+(about 16 MB of scores, so the block stays in cache between the product and the ranking):
+
+1. one pass folds each row into 1,024 strided groups of columns and keeps each group's maximum;
+   the k-th largest of those maxima, ``t_u``, is a lower bound of the row's k-th largest score
+   (k distinct items reach it), and usually equals it;
+2. only the groups whose maximum reaches ``t_u`` (about k per row) are opened, their items with
+   ``score >= t_u`` are the candidates, and only those are sorted by (row, -score, item).
+
+Rows drowned in ties (a constant score row makes every group a candidate) and rows with NaN fall
+back to an exact path: the true k-th value by partition, the items strictly above it sorted, then
+the first tied items in index order. Both paths give exactly the same answer.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Union
+
+import numpy as np
+import scipy.sparse as sp
+from threadpoolctl import ThreadpoolController
+
+from recsys_bench.errors import UserError
+from recsys_bench.protocol import Recommender
+
+Scorer = Union[Recommender, Callable[[np.ndarray], np.ndarray]]
+
+BLOCK_BYTES = 16 * 2**20
+GROUPS = 1024
+
+
+def block_size_for(n_items: int, itemsize: int = 4, block_bytes: int = BLOCK_BYTES) -> int:
+    """Users per block so that one dense block of scores stays near ``block_bytes`` (L3-sized)."""
+    return int(max(16, block_bytes // max(1, n_items * itemsize)))
+
+
+def score_block(scorer: Scorer, users: np.ndarray) -> np.ndarray:
+    """Dense scores of ``users`` from a Recommender (``.scores``) or a plain callable."""
+    fn = scorer.scores if hasattr(scorer, "scores") else scorer
+    scores = np.asarray(fn(users))
+    if scores.ndim != 2 or scores.shape[0] != len(users):
+        raise ValueError(f"scorer returned shape {scores.shape} for {len(users)} users")
+    if scores.dtype.kind != "f":
+        scores = scores.astype(np.float64)
+    return scores
+
+
+def rows_of(matrix: sp.csr_matrix, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(local row, column) of the non-zeros of ``matrix[users]``, rows numbered 0..len(users)-1."""
+    starts = matrix.indptr[users]
+    lengths = matrix.indptr[users + 1] - starts
+    local = np.repeat(np.arange(len(users)), lengths)
+    offsets = np.arange(local.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return local, matrix.indices[np.repeat(starts, lengths) + offsets]
+
+
+def check_k(k: int, n_items: int | None = None) -> int:
+    """Validate ``k`` (and against the catalogue size when given); UserError when impossible."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise UserError(f"k must be a positive integer, got {k!r}")
+    if n_items is not None and k > n_items:
+        raise UserError(f"k={k} is larger than the number of items ({n_items})")
+    return int(k)
+
+
+def check_users(users, n_users: int | None = None) -> np.ndarray:
+    """Users as a 1-D int64 array, optionally checked against ``n_users``."""
+    users = np.asarray(users)
+    if users.ndim != 1 or (users.size and users.dtype.kind not in "iu"):
+        raise UserError("users must be a 1-D array of integer user indices")
+    users = users.astype(np.int64, copy=False)
+    if n_users is not None and users.size and (users.min() < 0 or users.max() >= n_users):
+        raise UserError(f"user indices must lie in [0, {n_users}), "
+                        f"got [{users.min()}, {users.max()}]")
+    return users
+
+
+def topk(scorer: Scorer, users: np.ndarray, k: int, *, exclude: sp.csr_matrix | None = None,
+         block_size: int | None = None, num_threads: int | None = None) -> np.ndarray:
+    """Top-k item indices per user, best first, ties broken by lower item index.
+
+    Parameters
+    ----------
+    scorer : Recommender or callable
+        ``scorer.scores(users_block)`` (or ``scorer(users_block)``) returns dense
+        ``len(users_block) x n_items`` scores. The returned blocks are consumed: excluded entries
+        are overwritten with -inf.
+    users : array of int
+        The users (row ids) to rank for, in output order.
+    k : int
+        List length; ``1 <= k <= n_items``.
+    exclude : scipy.sparse.csr_matrix, optional
+        users x items, indexed by user id (e.g. ``split.train``): its non-zeros never appear.
+    block_size : int, optional
+        Users scored at once; by default a block of scores stays near 16 MB.
+    num_threads : int, optional
+        Blocks ranked in parallel (0 = all cores); by default the scorer's own
+        ``params["num_threads"]`` (the model's threads), else 1. Above 1 the scorer must be
+        thread-safe. BLAS is held to one thread per block throughout. The result does not
+        depend on it.
+
+    Returns
+    -------
+    numpy.ndarray
+        int32 ``len(users) x k``; -1 pads rows with fewer than k candidates.
+    """
+    users = check_users(users, None if exclude is None else exclude.shape[0])
+    k = check_k(k, None if exclude is None else exclude.shape[1])
+    exclude = None if exclude is None else sp.csr_matrix(exclude)
+    out = np.full((len(users), k), -1, dtype=np.int32)
+
+    def work(start: int, stop: int) -> np.ndarray:
+        block = users[start:stop]
+        scores = score_block(scorer, block)
+        if exclude is not None:
+            if scores.shape[1] != exclude.shape[1]:
+                raise UserError(f"exclude has {exclude.shape[1]} items but the scores have "
+                                f"{scores.shape[1]}")
+            scores = exclude_in_place(scores, exclude, block)
+        out[start:stop] = topk_block(scores, check_k(k, scores.shape[1]))
+        return scores
+
+    check_block_size(block_size)
+    num_threads = threads_of(scorer, num_threads)
+    if not len(users):
+        return out
+    with single_threaded_blas():
+        first = min(len(users), block_size or 16)
+        first_scores = work(0, first)
+        block_size = block_size or block_size_for(first_scores.shape[1],
+                                                  first_scores.dtype.itemsize)
+        run_blocks(work, first, len(users), block_size, num_threads)
+    return out
+
+
+def check_block_size(block_size: int | None) -> None:
+    """UserError unless ``block_size`` is None or a positive integer."""
+    if block_size is not None and (isinstance(block_size, bool) or block_size < 1
+                                   or not isinstance(block_size, (int, np.integer))):
+        raise UserError(f"block_size must be a positive integer, got {block_size!r}")
+
+
+def resolve_threads(num_threads: int) -> int:
+    """Thread count from a ``num_threads`` parameter: 0 means every core this process may use."""
+    if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)) \
+            or num_threads < 0:
+        raise UserError(f"num_threads must be an integer >= 0, got {num_threads!r}")
+    return int(num_threads) or len(os.sched_getaffinity(0))
+
+
+def threads_of(model, num_threads: int | None) -> int:
+    """``num_threads`` resolved (0 = all cores); None takes the model's ``params["num_threads"]``
+    (the threads it trains with), else 1."""
+    if num_threads is None:
+        num_threads = (getattr(model, "params", None) or {}).get("num_threads", 1)
+    return resolve_threads(num_threads)
+
+
+_controller = None
+
+
+def single_threaded_blas():
+    """Context holding BLAS to one thread per caller while blocks are scored and ranked.
+
+    Parallelism comes from blocks (``num_threads``), never from BLAS: a multi-threaded BLAS
+    under block threads oversubscribes the cores, and on a busy machine its spinning threads
+    made one small GEMM take seconds. A cached threadpoolctl controller makes this ~30 us.
+    """
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
+
+
+def run_blocks(work: Callable[[int, int], object], start: int, stop: int, block_size: int,
+               num_threads: int = 1) -> None:
+    """Call ``work(lo, hi)`` on consecutive blocks of ``range(start, stop)``.
+
+    With ``num_threads > 1`` blocks run on a thread pool (NumPy and BLAS release the GIL);
+    callers hold BLAS to one thread meanwhile (:func:`single_threaded_blas`).
+    ``work`` must write only its own block of any shared output.
+    """
+    bounds = [(lo, min(lo + block_size, stop)) for lo in range(start, stop, block_size)]
+    threads = min(resolve_threads(num_threads), len(bounds))
+    if threads <= 1:
+        for lo, hi in bounds:
+            work(lo, hi)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in pool.map(lambda bound: work(*bound), bounds):
+            pass
+
+
+def iter_blocks(scorer: Scorer, users: np.ndarray, block_size: int | None = None):
+    """Yield ``(start, users_block, scores_block)`` over ``users`` in consecutive blocks.
+
+    Without ``block_size`` the first block has 16 users and the next ones are sized from the
+    width of its scores (:func:`block_size_for`).
+    """
+    start, step = 0, block_size or 16
+    while start < len(users):
+        block = users[start:start + step]
+        scores = score_block(scorer, block)
+        yield start, block, scores
+        start += len(block)
+        if block_size is None:
+            step = block_size_for(scores.shape[1], scores.dtype.itemsize)
+
+
+def exclude_in_place(scores: np.ndarray, exclude: sp.csr_matrix, users: np.ndarray) -> np.ndarray:
+    """Set the excluded entries of a score block to -inf (copying only a read-only block)."""
+    if not scores.flags.writeable:
+        scores = scores.copy()
+    rows, cols = rows_of(exclude, users)
+    scores[rows, cols] = -np.inf
+    return scores
+
+
+def topk_block(scores: np.ndarray, k: int) -> np.ndarray:
+    """Exact top-k of one dense score block (rows = users); -inf and NaN are never candidates.
+
+    This is the kernel of :func:`topk`; callers that already hold a score block (the evaluation
+    scores a block once for several uses) call it directly. ``scores`` is not modified.
+    """
+    n_rows, n_items = scores.shape
+    floor = -np.finfo(scores.dtype).max
+    groups = max(GROUPS, 8 * k)
+    depth = n_items // groups if n_items >= 2 * groups else 1
+    if depth == 1:
+        groups, summary = n_items, scores
+    else:
+        width = depth * groups
+        strided_max = scores[:, :width].reshape(n_rows, depth, groups).max(axis=1)
+        summary = np.concatenate([strided_max, scores[:, width:]], axis=1)
+    bound = np.fmax(_kth_largest(summary, k), floor)
+    flat = np.flatnonzero(summary >= bound[:, None])
+    if flat.size > n_rows * (4 * k + 64) or (depth > 1 and np.isnan(strided_max).any()):
+        return _top_with_ties(scores, np.fmax(_kth_largest(scores, k), floor), k)
+    rows, group = np.divmod(flat, summary.shape[1])
+    in_head = group < groups
+    offsets = np.arange(depth) * groups
+    rows = np.concatenate([np.repeat(rows[in_head], depth), rows[~in_head]])
+    cols = np.concatenate([(group[in_head, None] + offsets).ravel(),
+                           group[~in_head] - groups + depth * groups])
+    keep = scores[rows, cols] >= bound[rows]
+    return _first_k(scores, rows[keep], cols[keep], k)
+
+
+def _kth_largest(scores: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the k-th largest score, NaN ignored (NaN when fewer than k non-NaN values)."""
+    negated = np.negative(scores)
+    negated.partition(k - 1, axis=1)
+    return -negated[:, k - 1]
+
+
+def _first_k(scores: np.ndarray, rows: np.ndarray, cols: np.ndarray, k: int) -> np.ndarray:
+    """Order candidates by (row, -score, item) and write the first k of each row."""
+    order = np.lexsort((cols, -scores[rows, cols], rows))
+    rows, cols = rows[order], cols[order]
+    counts = np.bincount(rows, minlength=scores.shape[0])
+    position = np.arange(rows.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    out = np.full((scores.shape[0], k), -1, dtype=np.int32)
+    keep = position < k
+    out[rows[keep], position[keep]] = cols[keep]
+    return out
+
+
+def _top_with_ties(scores: np.ndarray, kth: np.ndarray, k: int) -> np.ndarray:
+    """Exact path given each row's k-th value: items above it by score, then ties by index."""
+    above = scores > kth[:, None]
+    n_above = np.count_nonzero(above, axis=1)
+    out = _first_k(scores, *_nonzero(above), k)
+    del above
+    tied = scores == kth[:, None]
+    rank = np.cumsum(tied, axis=1, dtype=np.int32)
+    rows, cols = _nonzero(tied & (rank <= (k - n_above)[:, None]))
+    out[rows, n_above[rows] + rank[rows, cols] - 1] = cols
+    return out
+
+
+def _nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.nonzero`` of a 2-D mask, row-major, via the much faster 1-D ``flatnonzero``."""
+    return np.divmod(np.flatnonzero(mask), mask.shape[1])

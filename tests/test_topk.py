@@ -1,0 +1,139 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recsys_bench.errors import UserError
+from recsys_bench.topk import topk, topk_block
+
+
+def reference_topk(scores, k, exclude=None):
+    """Obvious version: sort each row's allowed items by (-score, item), pad with -1."""
+    out = np.full((scores.shape[0], k), -1, dtype=np.int32)
+    for u, row in enumerate(scores):
+        allowed = ~np.isnan(row) & (row != -np.inf)
+        if exclude is not None:
+            allowed[exclude[u].indices] = False
+        items = np.flatnonzero(allowed)
+        ranked = items[np.lexsort((items, -row[items]))][:k]
+        out[u, :len(ranked)] = ranked
+    return out
+
+
+class Model:
+    def __init__(self, scores):
+        self.table = scores
+        self.calls = 0
+
+    def scores(self, users):
+        self.calls += 1
+        return self.table[users].copy()
+
+
+def tied_scores(rng, n_users, n_items, levels):
+    return rng.integers(0, levels, (n_users, n_items)).astype(np.float32)
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_users=st.integers(1, 12), n_items=st.integers(1, 60),
+       k=st.integers(1, 60), levels=st.sampled_from([1, 2, 3, 1000]),
+       block_size=st.sampled_from([None, 1, 5]), exclusion=st.floats(0, 1))
+def test_matches_reference_with_ties_and_exclusion(seed, n_users, n_items, k, levels, block_size,
+                                                   exclusion):
+    k = min(k, n_items)
+    rng = np.random.default_rng(seed)
+    scores = tied_scores(rng, n_users, n_items, levels)
+    exclude = sp.random(n_users, n_items, density=exclusion, format="csr", random_state=seed)
+    got = topk(Model(scores), np.arange(n_users), k, exclude=exclude, block_size=block_size)
+    assert got.dtype == np.int32 and got.shape == (n_users, k)
+    np.testing.assert_array_equal(got, reference_topk(scores, k, exclude))
+
+
+@pytest.mark.parametrize("levels", [1, 2, 7, 10**6])
+@pytest.mark.parametrize("k", [1, 5, 40])
+def test_large_catalogue_sampled_path_is_exact(levels, k):
+    rng = np.random.default_rng(levels + k)
+    n_items = 9000
+    scores = tied_scores(rng, 20, n_items, levels)
+    scores[:5] *= np.linspace(0, 1, n_items, dtype=np.float32)
+    scores[5:8, ::3] = -np.inf
+    scores[8, rng.random(n_items) < 0.5] = np.nan
+    exclude = sp.random(20, n_items, density=0.05, format="csr", random_state=1)
+    got = topk(lambda u: scores[u].copy(), np.arange(20), k, exclude=exclude, block_size=7)
+    np.testing.assert_array_equal(got, reference_topk(scores, k, exclude))
+
+
+def test_all_zero_scores_give_lowest_items_minus_excluded():
+    n_items = 6000
+    exclude = sp.csr_matrix((np.ones(4), ([0, 0, 1, 1], [0, 2, 1, 3])), shape=(3, n_items))
+    got = topk(lambda u: np.zeros((len(u), n_items), np.float32), np.arange(3), 4, exclude=exclude)
+    np.testing.assert_array_equal(got, [[1, 3, 4, 5], [0, 2, 4, 5], [0, 1, 2, 3]])
+
+
+def test_rows_with_too_few_candidates_are_padded():
+    scores = np.array([[1, 2, 3, 4], [np.nan, -np.inf, 5, 1]], dtype=np.float32)
+    exclude = sp.csr_matrix(np.array([[1, 1, 0, 1], [0, 0, 0, 0]]))
+    got = topk(lambda u: scores[u].copy(), np.arange(2), 3, exclude=exclude)
+    np.testing.assert_array_equal(got, [[2, -1, -1], [2, 3, -1]])
+
+
+def test_exclude_is_indexed_by_user_id_and_order_of_users_is_kept():
+    rng = np.random.default_rng(0)
+    scores = rng.standard_normal((10, 30)).astype(np.float32)
+    exclude = sp.random(10, 30, density=0.3, format="csr", random_state=0)
+    users = np.array([7, 2, 9, 2])
+    got = topk(Model(scores), users, 4, exclude=exclude, block_size=3)
+    np.testing.assert_array_equal(got, reference_topk(scores, 4, exclude)[users])
+
+
+def test_float64_and_block_size_do_not_change_the_answer():
+    rng = np.random.default_rng(1)
+    scores = np.round(rng.standard_normal((50, 5000)), 1)
+    model = Model(scores)
+    first = topk(model, np.arange(50), 10, block_size=4)
+    assert model.calls == 13
+    np.testing.assert_array_equal(first, topk(model, np.arange(50), 10))
+    np.testing.assert_array_equal(first, topk(Model(scores.astype(np.float32)), np.arange(50), 10))
+    np.testing.assert_array_equal(first, reference_topk(scores, 10))
+
+
+def test_signed_zero_and_infinities_rank_by_value_then_index():
+    scores = np.array([[0.0, -0.0, np.inf, -1.0, 0.0, -np.inf]], dtype=np.float32)
+    np.testing.assert_array_equal(topk_block(scores, 5), [[2, 0, 1, 4, 3]])
+
+
+def test_empty_users():
+    got = topk(lambda u: np.zeros((len(u), 5)), np.array([], dtype=int), 3)
+    assert got.shape == (0, 3)
+
+
+@pytest.mark.parametrize("k, message", [(6, "k=6 is larger than the number of items"),
+                                        (0, "positive integer"), (2.5, "positive integer")])
+def test_impossible_k(k, message):
+    with pytest.raises(UserError, match=message):
+        topk(lambda u: np.zeros((len(u), 5)), np.arange(2), k)
+
+
+def test_bad_exclude_and_users():
+    with pytest.raises(UserError, match="exclude has 4 items"):
+        topk(lambda u: np.zeros((len(u), 5)), np.arange(2), 2, exclude=sp.csr_matrix((2, 4)))
+    with pytest.raises(UserError, match=r"user indices must lie in \[0, 2\)"):
+        topk(lambda u: np.zeros((len(u), 5)), np.arange(3), 2, exclude=sp.csr_matrix((2, 5)))
+
+
+def test_threads_give_the_same_answer():
+    rng = np.random.default_rng(2)
+    scores = np.round(rng.standard_normal((70, 3000)), 2).astype(np.float32)
+    exclude = sp.random(70, 3000, density=0.01, format="csr", random_state=2)
+    one = topk(Model(scores), np.arange(70), 7, exclude=exclude, block_size=6)
+    two = topk(Model(scores), np.arange(70), 7, exclude=exclude, block_size=6, num_threads=2)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(one, reference_topk(scores, 7, exclude))
+
+
+@pytest.mark.parametrize("kwargs, message", [({"num_threads": -1}, "num_threads"),
+                                             ({"block_size": 0}, "block_size")])
+def test_bad_threads_and_block_size(kwargs, message):
+    with pytest.raises(UserError, match=message):
+        topk(lambda u: np.zeros((len(u), 5)), np.arange(40), 2, **kwargs)
