@@ -23,5 +23,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+bench: $(STAMP)
+	$(BIN)/python -m pytest bench --benchmark-only --benchmark-autosave
+
+# Compare against the last saved run, or a chosen one: make bench-compare BASELINE=0003
+bench-compare: $(STAMP)
+	$(BIN)/python -m pytest bench --benchmark-only --benchmark-compare$(if $(BASELINE),=$(BASELINE)) --benchmark-compare-fail=mean:10%
+
 clean:
 	rm -rf $(VENV) build *.egg-info

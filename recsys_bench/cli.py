@@ -1,0 +1,182 @@
+"""The ``recsys-bench`` command line.
+
+Bad input (a :class:`~recsys_bench.errors.UserError`) ends with one line on stderr and exit status
+2; an interruption with status 130. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+
+from recsys_bench.errors import UserError
+
+PROG = "recsys-bench"
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, formatter_class=_formatter,
+        description="A comparative benchmark harness for implicit-feedback recommenders.",
+        epilog=textwrap.dedent("""\
+            examples:
+              recsys-bench datasets list
+              recsys-bench datasets stats sketchfab-synthetic --json
+              recsys-bench run configs/default.toml --out results/default
+              recsys-bench report results/default
+            """))
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    datasets = commands.add_parser(
+        "datasets", help="list, generate and describe data sets", formatter_class=_formatter,
+        description="List, generate and describe the registered data sets.",
+        epilog=textwrap.dedent("""\
+            examples:
+              recsys-bench datasets list
+              recsys-bench datasets synth-sketchfab --out data/sketchfab --seed 0
+              recsys-bench datasets stats sketchfab --path data/sketchfab
+              recsys-bench datasets stats movielens-100k --min-user-likes 1 --min-item-likes 1 --json
+            """))
+    dsub = datasets.add_subparsers(dest="datasets_command", metavar="ACTION", required=True)
+    dsub.add_parser("list", help="the registered data sets")
+    synth = dsub.add_parser(
+        "synth-sketchfab", formatter_class=_formatter,
+        help="write the synthetic Sketchfab files (model_likes_anon.psv, model_feats.psv)",
+        description="Write the seeded synthetic stand-in for the Sketchfab likes data, in the real "
+                    "files' exact format, to a folder.",
+        epilog="example:\n  recsys-bench datasets synth-sketchfab --out data/sketchfab --seed 0\n")
+    synth.add_argument("--out", required=True, metavar="DIR", help="folder to write the files to")
+    synth.add_argument("--seed", type=int, default=0, help="generator seed (default: 0)")
+    stats = dsub.add_parser(
+        "stats", formatter_class=_formatter,
+        help="statistics before and after thresholding",
+        description="Load a data set and print its statistics before and after dropping "
+                    "duplicates and iterative thresholding, as the study did.",
+        epilog=textwrap.dedent("""\
+            examples:
+              recsys-bench datasets stats sketchfab-synthetic
+              recsys-bench datasets stats sketchfab --path data/sketchfab --min-user-likes 10
+              recsys-bench datasets stats movielens-100k --json
+            """))
+    stats.add_argument("name", help="data set name (see `datasets list`)")
+    stats.add_argument("--path", metavar="DIR", help="folder holding the source files")
+    stats.add_argument("--seed", type=int, help="generator seed (synthetic data sets)")
+    stats.add_argument("--min-user-likes", type=int, metavar="N",
+                       help="drop users with fewer likes, iteratively (1 = no thresholding)")
+    stats.add_argument("--min-item-likes", type=int, metavar="N",
+                       help="drop items with fewer likes, iteratively (1 = no thresholding)")
+    stats.add_argument("--json", action="store_true", help="print one JSON object")
+
+    run = commands.add_parser(
+        "run", formatter_class=_formatter, help="run an experiment config into a result folder",
+        description="Run every trial of an experiment (datasets x split seeds x models x settings "
+                    "x threads) and store results, raw top-k lists and a report in a folder. "
+                    "Rerunning the same command resumes: finished trials are kept and skipped.",
+        epilog=textwrap.dedent("""\
+            examples:
+              recsys-bench run configs/default.toml --out results/default
+              recsys-bench run configs/sketchfab-wrmf-grid.toml --out runs/grid --workers 2
+              recsys-bench run configs/default.toml --out results/default --retry-failed
+            """))
+    run.add_argument("config", help="experiment file (TOML)")
+    run.add_argument("--out", required=True, metavar="DIR", help="result folder")
+    run.add_argument("--workers", type=int, metavar="N",
+                     help="trials run side by side (default: cores // threads per trial)")
+    run.add_argument("--retry-failed", action="store_true", help="run failed trials again")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    report = commands.add_parser(
+        "report", formatter_class=_formatter, help="(re)write the report of a result folder",
+        description="Write report.md, report.html and figures/*.png from a result folder's "
+                    "stored results (no retraining).",
+        epilog="example:\n  recsys-bench report results/default\n")
+    report.add_argument("run_dir", metavar="DIR", help="result folder of `run`")
+
+    compare = commands.add_parser(
+        "compare", formatter_class=_formatter, help="compare two result folders of one experiment",
+        description="Quality (with 95%% intervals), fit and recommend time of RUN_B against RUN_A "
+                    "(same experiment, same splits); exit status 1 when anything regressed.",
+        epilog="example:\n  recsys-bench compare runs/main runs/branch --threshold 1.2\n")
+    compare.add_argument("run_a", metavar="RUN_A", help="the baseline result folder")
+    compare.add_argument("run_b", metavar="RUN_B", help="the result folder to check")
+    compare.add_argument("--threshold", type=float, default=1.10,
+                         help="time ratio B/A counted as slower (default: 1.10)")
+    compare.add_argument("--min-seconds", type=float, default=0.05,
+                         help="smallest absolute slowdown per epoch that counts (default: 0.05)")
+    compare.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def _datasets(args: argparse.Namespace) -> int:
+    from recsys_bench import datasets
+
+    if args.datasets_command == "list":
+        width = max(map(len, datasets.names()))
+        for name in datasets.names():
+            print(f"{name:<{width}}  {datasets.describe(name)}")
+        return 0
+    if args.datasets_command == "synth-sketchfab":
+        from recsys_bench.datasets import sketchfab_synthetic
+
+        stats = sketchfab_synthetic.write(args.out, seed=args.seed)
+        print(f"wrote {args.out}: " + ", ".join(f"{k}={v}" for k, v in stats.items()))
+        return 0
+    options = {key: value for key, value in (
+        ("path", args.path), ("seed", args.seed), ("min_user_likes", args.min_user_likes),
+        ("min_item_likes", args.min_item_likes)) if value is not None}
+    accepted = datasets.option_names(args.name)
+    for key in options:
+        if key not in accepted:
+            raise UserError(f"dataset {args.name!r} takes no --{key.replace('_', '-')}")
+    summary = datasets.load(args.name, **options).summary()
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        width = max(map(len, summary))
+        for key, value in summary.items():
+            print(f"{key:<{width}}  {value:,}" if isinstance(value, int) else
+                  f"{key:<{width}}  {value}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``recsys-bench`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "datasets":
+            return _datasets(args)
+        if args.command == "run":
+            from recsys_bench import runner
+
+            runner.run(args.config, args.out, quiet=args.quiet, workers=args.workers,
+                       retry_failed=args.retry_failed)
+            return 0
+        if args.command == "report":
+            from recsys_bench import report
+
+            print(report.write_report(args.run_dir))
+            return 0
+        if args.command == "compare":
+            from recsys_bench.compare import compare_runs
+
+            result = compare_runs(args.run_a, args.run_b, threshold=args.threshold,
+                                  min_seconds=args.min_seconds)
+            print(result.to_json() if args.json else result.to_text())
+            return 1 if result.regressed else 0
+    except UserError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    raise AssertionError(f"unhandled command {args.command!r}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
