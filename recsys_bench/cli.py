@@ -110,6 +110,61 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--min-seconds", type=float, default=0.05,
                          help="smallest absolute slowdown per epoch that counts (default: 0.05)")
     compare.add_argument("--json", action="store_true", help="print JSON")
+
+    search = commands.add_parser(
+        "search", formatter_class=_formatter,
+        help="Bayesian hyperparameter search (Optuna TPE, pruning), resumable",
+        description="Search a model's hyperparameters with Optuna's TPE sampler, pruning trials "
+                    "that fall behind on the learning curve. Trials are scored on a validation "
+                    "split carved from the train part; the best is retrained and scored on test "
+                    "once. Rerunning continues the study up to --trials in total.",
+        epilog=textwrap.dedent("""\
+            examples:
+              recsys-bench search configs/search-lightfm.toml --trials 250 \\
+                  --out results/search-lightfm
+              recsys-bench search configs/search-wrmf.toml --trials 40 --out results/search-wrmf \\
+                  --grid-run results/sketchfab-wrmf-grid
+            """))
+    search.add_argument("config", help="search config (TOML, see configs/search-*.toml)")
+    search.add_argument("--trials", type=int, required=True, metavar="N",
+                        help="trials wanted in total (a rerun adds the missing ones)")
+    search.add_argument("--out", required=True, metavar="DIR", help="search folder")
+    search.add_argument("--grid-run", metavar="DIR",
+                        help="a grid's run folder: compare its best p@k and compute in the report")
+    search.add_argument("--quiet", action="store_true", help="no line per trial")
+
+    def query(name: str, summary: str, description: str, example: str, item: bool, n: int):
+        cmd = commands.add_parser(name, formatter_class=_formatter, help=summary,
+                                  description=description, epilog=f"example:\n  {example}\n")
+        cmd.add_argument("--run", required=True, metavar="DIR",
+                         help="run or search folder with saved models (models/*.npz)")
+        if item:
+            cmd.add_argument("--item", required=True, metavar="MID", help="item id (or exact name)")
+        else:
+            cmd.add_argument("--tag", required=True, metavar="TAG",
+                             help="tag or category: lowpoly, tag_lowpoly, category_architecture")
+        cmd.add_argument("--model", metavar="M", required=name == "similar",
+                         help="model name: its best saved trial by test p@k is used"
+                              + ("" if name == "similar" else " (default: the best with tags)"))
+        cmd.add_argument("--trial", metavar="ID", help="use this trial's saved model instead")
+        cmd.add_argument("-n", type=int, default=n, help=f"rows to show (default: {n})")
+
+    query("similar", "the items most similar to an item (cosine of item vectors)",
+          "Print the items whose vectors have the highest cosine to an item's (the study's "
+          "item-to-item view), with names and tags; the first row is the item itself.",
+          "recsys-bench similar --run results/default --model implicit-als "
+          "--item 5dcebcfaedbd4e7b8a27bd1ae55f1ac3",
+          True, 5)
+    query("tag-items", "the items closest to a tag's embedding (LightFM with tags)",
+          "Print the items whose representations have the highest cosine to a tag's embedding "
+          "(LightFM trained with features = \"tags\").",
+          "recsys-bench tag-items --run results/default --tag lowpoly", False, 10)
+    query("suggest-tags", "tags an item lacks, closest to it (LightFM with tags)",
+          "Print the tags an item does not carry whose embeddings are closest to its "
+          "representation (LightFM trained with features = \"tags\").",
+          "recsys-bench suggest-tags --run results/default "
+          "--item 5dcebcfaedbd4e7b8a27bd1ae55f1ac3",
+          True, 10)
     return parser
 
 
@@ -157,6 +212,16 @@ def main(argv: list[str] | None = None) -> int:
             runner.run(args.config, args.out, quiet=args.quiet, workers=args.workers,
                        retry_failed=args.retry_failed)
             return 0
+        if args.command == "search":
+            from recsys_bench import search
+
+            return search.command_search(args)
+        if args.command in ("similar", "tag-items", "suggest-tags"):
+            from recsys_bench import similarity
+
+            return {"similar": similarity.command_similar,
+                    "tag-items": similarity.command_tag_items,
+                    "suggest-tags": similarity.command_suggest_tags}[args.command](args)
         if args.command == "report":
             from recsys_bench import report
 
