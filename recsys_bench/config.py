@@ -198,14 +198,18 @@ def load_config(path: str | os.PathLike) -> Experiment:
         The file is missing or not TOML, or a key, name or value is wrong; the message names the
         key and the error carries the file and, where it can be found, the line.
     """
+    return parse_config(read_config_text(path), path=path)
+
+
+def read_config_text(path: str | Path) -> str:
+    """The text of a config file; a missing or unreadable file is a ``UserError``."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UserError("config file not found", path=path) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read config: {exc}", path=path) from None
-    return parse_config(text, path=path)
 
 
 def parse_config(text: str, *, path: str | os.PathLike | None = None) -> Experiment:

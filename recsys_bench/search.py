@@ -76,6 +76,7 @@ from typing import Any
 
 import numpy as np
 
+from recsys_bench.config import read_config_text
 from recsys_bench.errors import UserError
 from recsys_bench.results import atomic_write_json, atomic_write_text
 
@@ -401,12 +402,7 @@ def load_search_config(path: str | os.PathLike) -> SearchConfig:
         Missing or unreadable file, invalid TOML, unknown keys, models, parameters or values.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError("config file not found", path=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read config: {exc}", path=path) from None
+    text = read_config_text(path)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
