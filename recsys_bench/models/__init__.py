@@ -19,6 +19,7 @@ _MODELS = {
     "random": ("recsys_bench.models.baselines", "Random"),
     "item-knn": ("recsys_bench.models.item_knn", "ItemKNN"),
     "ease": ("recsys_bench.models.ease", "EASE"),
+    "spark-als": ("recsys_bench.models.spark_als", "SparkALS"),
 }
 
 
