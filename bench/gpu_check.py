@@ -7,6 +7,15 @@ through the harness: the same split, the same adapter, the same top-k and metric
 Usage::
 
     python bench/gpu_check.py [--epochs 15] [--factors 40 128] [--out gpu_check.json]
+
+implicit's PyPI wheel carries the CUDA kernels; at run time they need RMM. On a GPU machine
+without network access, bring the wheels along (for the machine's Python, e.g. 3.12)::
+
+    pip download --no-deps --only-binary=:all: --python-version 3.12 \
+        --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d wheels \
+        implicit==0.7.3 rmm-cu13 "librmm-cu13==26.10.*" "rapids-logger==0.3.*"
+
+and install them there with ``pip install --no-index --no-deps wheels/*.whl``.
 """
 
 from __future__ import annotations

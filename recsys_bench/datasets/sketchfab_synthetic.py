@@ -468,7 +468,10 @@ def _check_seed(seed) -> int:
 
 
 def _stamp(seed: int) -> dict:
-    return {"seed": seed, "generator_version": GENERATOR_VERSION}
+    """What a cached folder must have been generated with; the knobs are included so that a
+    changed ``Params`` never reuses files made with the old ones, even without a version bump."""
+    return {"seed": seed, "generator_version": GENERATOR_VERSION,
+            "params": json.loads(json.dumps(dataclasses.asdict(DEFAULT)))}
 
 
 def _is_complete(folder: Path, seed: int) -> bool:
@@ -476,7 +479,8 @@ def _is_complete(folder: Path, seed: int) -> bool:
         stamp = json.loads((folder / STAMP_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return (stamp.get("seed"), stamp.get("generator_version")) == (seed, GENERATOR_VERSION) and \
+    expected = _stamp(seed)
+    return all(stamp.get(key) == value for key, value in expected.items()) and \
         (folder / LIKES_FILE).is_file() and (folder / FEATURES_FILE).is_file()
 
 
@@ -556,4 +560,5 @@ def load(seed: int = 0, min_user_likes: int = 5, min_item_likes: int = 5,
     data = sketchfab.load(folder, min_user_likes=min_user_likes, min_item_likes=min_item_likes,
                           min_tag_count=min_tag_count, features=features)
     return dataclasses.replace(data, name="sketchfab-synthetic",
-                               stats={**data.stats, **_stamp(int(seed))})
+                               stats={**data.stats, "seed": int(seed),
+                                      "generator_version": GENERATOR_VERSION})
