@@ -16,8 +16,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +25,7 @@ import scipy.sparse as sp
 
 from recsys_bench.data import Interactions
 from recsys_bench.errors import UserError
+from recsys_bench.fileio import atomic_open
 
 
 @dataclass(frozen=True, eq=False)
@@ -319,15 +318,8 @@ def save_split(split: Split, path) -> None:
         arrays[f"{name}_indptr"] = np.asarray(matrix.indptr, dtype=np.int64)
         arrays[f"{name}_indices"] = np.asarray(matrix.indices, dtype=np.int32)
         arrays[f"{name}_data"] = np.asarray(matrix.data, dtype=np.float32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as handle:
+        np.savez(handle, **arrays)
 
 
 def load_split(path) -> Split:

@@ -9,15 +9,9 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+from recsys_bench.fileio import atomic_open
 
 
 class SketchfabDialect(csv.Dialect):
@@ -35,16 +29,7 @@ def write_psv(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Seq
 
     The file appears complete or not at all (temporary file in the same folder, then rename).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            writer = csv.writer(f, dialect=SketchfabDialect)
-            writer.writerow(header)
-            writer.writerows(rows)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, dialect=SketchfabDialect)
+        writer.writerow(header)
+        writer.writerows(rows)
