@@ -586,8 +586,8 @@ def _dataset_section(doc: Document, figs: _Figures, store: _Store, dataset: str,
         figs.skip(f"precision vs fit time on {dataset}", "fewer than two timed settings")
 
     doc.heading(3, "Full grid")
-    doc.para(f"Every setting at its best epoch, best first (click a column header of the HTML "
-             f"report to sort).")
+    doc.para("Every setting at its best epoch, best first (click a column header of the HTML "
+             "report to sort).")
     _grid_section(doc, mine)
 
 
