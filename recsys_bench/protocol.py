@@ -7,6 +7,8 @@ exclusion (``recsys_bench.topk``), every metric (``recsys_bench.metrics``) and a
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -57,3 +59,20 @@ class Recommender(Protocol):
     def factors(self) -> tuple[np.ndarray, np.ndarray] | None:
         """``(U, V)`` with ``scores(users) == U[users] @ V.T`` exactly (biases folded in as extra
         columns), enabling the closed-form MSE; None for models that are not a dot product."""
+
+
+def fit_through(model: Recommender, train: sp.csr_matrix, checkpoints: list[int | None], *,
+                item_features: sp.csr_matrix | None = None) -> Iterator[float]:
+    """Train ``model`` up to each epoch count in ``checkpoints`` in turn, yielding fit seconds.
+
+    The first checkpoint is a fresh :meth:`~Recommender.fit`; each later one adds the missing
+    epochs with :meth:`~Recommender.fit_more`, so a learning curve never refits from scratch.
+    The caller evaluates the model between steps; ``None`` means the model's own epoch count.
+    """
+    for i, target in enumerate(checkpoints):
+        start = time.perf_counter()
+        if i == 0:
+            model.fit(train, item_features=item_features, epochs=target)
+        else:
+            model.fit_more(target - model.epochs_done)
+        yield time.perf_counter() - start

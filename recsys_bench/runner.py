@@ -47,6 +47,7 @@ from recsys_bench import results as store
 from recsys_bench.config import (Experiment, ModelSpec, cores, load_config, model_params,
                                  wants_features)
 from recsys_bench.errors import UserError
+from recsys_bench.protocol import fit_through
 from recsys_bench.similarity import save_run_model, save_vocabulary, vocabulary_path
 
 _SPLITS_CACHED = 2
@@ -739,13 +740,7 @@ def _train(trial: Trial, params: dict, split, features, on_checkpoint=None):
     model = models.get(trial.model, **params)
     targets = list(trial.checkpoints) if trial.checkpoints and model.supports_continue else [None]
     done, total, curve = 0, 0.0, []
-    for i, target in enumerate(targets):
-        start = time.perf_counter()
-        if i == 0:
-            model.fit(split.train, item_features=features, epochs=target)
-        else:
-            model.fit_more(target - done)
-        seconds = time.perf_counter() - start
+    for seconds in fit_through(model, split.train, targets, item_features=features):
         total += seconds
         epoch = int(model.epochs_done) if model.supports_continue else 0
         curve.append((epoch, total, seconds / max(1, epoch - done)))

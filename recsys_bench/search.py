@@ -78,6 +78,7 @@ import numpy as np
 
 from recsys_bench.config import read_config_text
 from recsys_bench.errors import UserError
+from recsys_bench.protocol import fit_through
 from recsys_bench.results import atomic_write_json, atomic_write_text
 
 DB_FILE = "search.db"
@@ -529,13 +530,9 @@ def _train_and_score(config: SearchConfig, setting: dict, split, features, repor
     fit_s = eval_s = 0.0
     done, value = 0, math.nan
     with pinned_blas(config.threads):
-        for i, target in enumerate(checkpoints):
-            start = time.perf_counter()
-            if i == 0:
-                model.fit(split.train, item_features=item_features, epochs=target)
-            else:
-                model.fit_more(target - done)
-            fit_s += time.perf_counter() - start
+        steps = fit_through(model, split.train, checkpoints, item_features=item_features)
+        for i, (target, seconds) in enumerate(zip(checkpoints, steps)):
+            fit_s += seconds
             done = target or 0
             start = time.perf_counter()
             result = evaluate(model, split, k=config.k, exclude_train=config.exclude_train,
