@@ -6,6 +6,8 @@ the AUC of each subset, the dense MSE of models without factors, and finally, af
 over the train items, the top-k list with exclusion. For factor models the MSE is the closed form
 (:func:`recsys_bench.metrics.mse_closed_form`) and the scores come straight from the factors,
 ``U[users] @ V.T`` rounded to float32 as the adapters do, into reused buffers, block-parallel.
+When no AUC is asked for, a factor model's lists come from :func:`recsys_bench.topk.factor_topk`,
+which skips the items whose norm bound cannot reach a list and gives the same lists.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from recsys_bench.metrics import (RANKING_METRICS, auc_of_ranked, check_metrics,
                                   ranking_metrics)
 from recsys_bench.splits import Split
 from recsys_bench.topk import (block_size_for, check_block_size, check_k, exclude_in_place,
-                               rows_of, run_blocks, score_block, single_threaded_blas,
-                               threads_of, topk_block)
+                               factor_topk, rows_of, run_blocks, score_block,
+                               single_threaded_blas, threads_of, topk_block)
 
 METRICS = (*RANKING_METRICS, "auc", "coverage", "mse")
 SUBSETS = ("train", "test")
@@ -146,8 +148,10 @@ def evaluate(model, split: Split, *, k: int = 5, exclude_train: bool = True,
     wants_top = any(m in metrics for m in (*RANKING_METRICS, "coverage"))
     with single_threaded_blas():
         if factors is not None and "mse" in metrics:
+            users64, items64 = (np.asarray(f, dtype=np.float64) for f in factors)
+            gram = items64.T @ items64
             for s in subsets:
-                per_user[s]["mse"] = mse_closed_form(*factors, truth[s])
+                per_user[s]["mse"] = mse_closed_form(users64, items64, truth[s], gram=gram)
         tops = _score_pass(model, factors, split, users, truth, excluded, k, metrics, per_user,
                            wants_top, block_size or block_size_for(n_items), threads)
 
@@ -177,6 +181,9 @@ def _score_pass(model, factors, split, users, truth, excluded, k, metrics, per_u
     dense_mse = factors is None and "mse" in metrics
     if not (variants or "auc" in metrics or dense_mse):
         return {}
+    if factors is not None and "auc" not in metrics:
+        return {v: factor_topk(*factors, k, exclude=rows_of(split.train, users) if v else None,
+                               num_threads=threads) for v in variants}
     tops = {v: np.full((len(users), k), -1, dtype=np.int32) for v in variants}
     for s in per_user:
         if "auc" in metrics:

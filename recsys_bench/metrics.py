@@ -191,15 +191,18 @@ def auc(scorer: Scorer, users, truth_rows: sp.csr_matrix, *,
 
 
 def mse_closed_form(user_factors: np.ndarray, item_factors: np.ndarray,
-                    truth_rows: sp.csr_matrix) -> np.ndarray:
+                    truth_rows: sp.csr_matrix, *, gram: np.ndarray | None = None) -> np.ndarray:
     """Per-user squared error over ALL items / n_items, without building the dense matrix.
 
     With s_ui = x_u . y_i and p_ui = 1 for the truth items of row u:
     sum_i (p_ui - s_ui)^2 = |T_u| - 2 x_u . (sum_{i in T_u} y_i) + x_u^T (Y^T Y) x_u.
     Computed in float64. ``user_factors`` rows are aligned with ``truth_rows`` (``U[users]``).
+    ``gram`` is ``Y^T Y`` in float64 when the caller already has it (several subsets, one model).
     """
     user_factors = np.asarray(user_factors, dtype=np.float64)
     item_factors = np.asarray(item_factors, dtype=np.float64)
+    if gram is None:
+        gram = item_factors.T @ item_factors
     n_items = item_factors.shape[0]
     truth = _truth(truth_rows, user_factors.shape[0])
     if truth.shape[1] != n_items:
@@ -207,7 +210,7 @@ def mse_closed_form(user_factors: np.ndarray, item_factors: np.ndarray,
     pattern = sp.csr_matrix((np.ones(truth.nnz), truth.indices, truth.indptr), shape=truth.shape)
     n_true = np.diff(truth.indptr)
     on_truth = np.einsum("ij,ij->i", pattern @ item_factors, user_factors)
-    quadratic = np.einsum("ij,ij->i", user_factors @ (item_factors.T @ item_factors), user_factors)
+    quadratic = np.einsum("ij,ij->i", user_factors @ gram, user_factors)
     return (n_true - 2.0 * on_truth + quadratic) / n_items
 
 

@@ -256,6 +256,17 @@ def topk_block(scores: np.ndarray, k: int) -> np.ndarray:
     return _first_k(scores, rows[keep], cols[keep], k)
 
 
+def _kth_of(scores: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the k-th largest candidate score (ranking rule of :func:`topk_block`), or the
+    lowest finite float32 when a row has fewer than k candidates."""
+    floor = np.float32(-np.finfo(np.float32).max)
+    if scores.shape[1] < k:
+        return np.full(scores.shape[0], floor)
+    last = topk_block(scores, k)[:, -1]
+    kth = scores[np.arange(scores.shape[0]), last]
+    return np.where(last >= 0, kth, floor)
+
+
 def _kth_largest(scores: np.ndarray, k: int) -> np.ndarray:
     """Per row, the k-th largest score, NaN ignored (NaN when fewer than k non-NaN values)."""
     negated = np.negative(scores)
@@ -291,3 +302,164 @@ def _top_with_ties(scores: np.ndarray, kth: np.ndarray, k: int) -> np.ndarray:
 def _nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``np.nonzero`` of a 2-D mask, row-major, via the much faster 1-D ``flatnonzero``."""
     return np.divmod(np.flatnonzero(mask), mask.shape[1])
+
+
+
+def factor_topk(user_factors: np.ndarray, item_factors: np.ndarray, k: int, *,
+                exclude: tuple[np.ndarray, np.ndarray] | None = None,
+                num_threads: int = 1) -> np.ndarray:
+    """Exact top-k of ``user_factors @ item_factors.T``, skipping items that cannot make a list.
+
+    Items are visited in chunks of decreasing norm (the first ``FIRST_CHUNK``, then doubling).
+    A score cannot exceed ``|x_u| |y_i|``, so once a user's k-th best score beats that bound for
+    the longest item vector not yet visited, no later item can enter the list and the user is
+    done. When k is small and the item norms are spread out (popular items have long vectors in
+    a factor model), most users finish after the first chunk and ranking costs a fraction of the
+    full product. A sample of users tells beforehand whether that happens: when fewer than half
+    of them would finish early (large f flattens the bound), the full product is used instead.
+
+    The bound is inflated by the worst-case rounding error of a float32 dot product of this
+    length, scores are rounded to float32 as the adapters' ``scores`` do, and the ranking rule
+    is :func:`topk_block`'s (score, then lower item index; -inf never listed), so the result is
+    exactly that of ranking the full score matrix. Non-finite or huge factors take the full
+    product.
+
+    Parameters
+    ----------
+    user_factors : numpy.ndarray
+        n_users x f, one row per user to rank for (e.g. ``U[users]``).
+    item_factors : numpy.ndarray
+        n_items x f.
+    k : int
+        List length.
+    exclude : (rows, items) arrays, optional
+        Entries never listed, as :func:`rows_of` gives them (rows index ``user_factors``).
+    num_threads : int
+        Blocks ranked in parallel; BLAS is held to one thread per block.
+
+    Returns
+    -------
+    numpy.ndarray
+        int32 n_users x k item indices; -1 pads rows with fewer than k candidates.
+    """
+    dtype = np.result_type(user_factors.dtype, item_factors.dtype, np.float32)
+    users = np.ascontiguousarray(user_factors, dtype=dtype)
+    items = np.asarray(item_factors, dtype=dtype)
+    n_users, n_items = users.shape[0], items.shape[0]
+    k = check_k(k, n_items)
+    out = np.full((n_users, k), -1, dtype=np.int32)
+    excluded = None if exclude is None else sp.csr_matrix(
+        (np.ones(len(exclude[0]), dtype=bool), (exclude[0], exclude[1])),
+        shape=(n_users, n_items))
+
+    def full(start: int, stop: int) -> None:
+        scores = _float32_product(users[start:stop], items)
+        if excluded is not None:
+            scores = exclude_in_place(scores, excluded, np.arange(start, stop))
+        out[start:stop] = topk_block(scores, k)
+
+    with single_threaded_blas():
+        ranker = _NormPruning(users, items, k, excluded, full)
+        if ranker.pays():
+            run_blocks(ranker.rank, 0, n_users, block_size_for(FIRST_CHUNK), num_threads)
+            ranker.write(out)
+        else:
+            run_blocks(full, 0, n_users, block_size_for(n_items), num_threads)
+    return out
+
+
+FIRST_CHUNK = 2048
+
+
+def _float32_product(users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """``users @ items.T`` in the factors' precision, rounded to float32 like ``scores``."""
+    return (users @ items.T).astype(np.float32, copy=False)
+
+
+class _NormPruning:
+    """The chunked, norm-bounded ranking of :func:`factor_topk` over blocks of users."""
+
+    SAMPLE = 64
+    PAYS = 0.5
+
+    def __init__(self, users, items, k, excluded, full):
+        self.users, self.k, self.excluded, self.full = users, k, excluded, full
+        n_items = items.shape[0]
+        self.n_items = n_items
+        self.finite = bool(np.isfinite(users).all() and np.isfinite(items).all())
+        item_norms = np.sqrt(np.einsum("ij,ij->i", items, items, dtype=np.float64))
+        user_norms = np.sqrt(np.einsum("ij,ij->i", users, users, dtype=np.float64))
+        self.user_norms = user_norms
+        self.order = np.argsort(-item_norms, kind="stable")
+        self.sorted_items = np.ascontiguousarray(items[self.order])
+        self.position = np.empty(n_items, dtype=np.int64)
+        self.position[self.order] = np.arange(n_items)
+        # A float32 dot product of length f errs by at most about f * eps * |x| |y|.
+        slack = 1.0 + 4.0 * (users.shape[1] + 2) * float(np.finfo(np.float32).eps)
+        self.ceiling = np.append(item_norms[self.order], 0.0) * slack
+        self.edges = [0]
+        while self.edges[-1] < n_items:
+            self.edges.append(min(n_items, max(FIRST_CHUNK, 2 * self.edges[-1])))
+        self.huge = float(user_norms.max(initial=0.0)) * self.ceiling[0] > 1e30
+        self.best_scores = np.full((users.shape[0], k), -np.inf, dtype=np.float32)
+        self.best_items = np.full((users.shape[0], k), -1, dtype=np.int64)
+        self.fell_back = np.zeros(users.shape[0], dtype=bool)
+
+    def pays(self) -> bool:
+        """True when most of a sample of users would be done after the first chunk."""
+        if not self.finite or self.huge or len(self.edges) <= 2 or not len(self.users):
+            return False
+        pick = np.unique(np.linspace(0, len(self.users) - 1, self.SAMPLE).astype(np.int64))
+        kth = _kth_of(_float32_product(self.users[pick], self.sorted_items), self.k)
+        early = kth > self.user_norms[pick] * self.ceiling[self.edges[1]]
+        return np.count_nonzero(early) >= self.PAYS * len(pick)
+
+    def rank(self, start: int, stop: int) -> None:
+        """Rank users ``start:stop`` chunk by chunk until each is certain."""
+        active = np.arange(start, stop)
+        for lo, hi in zip(self.edges[:-1], self.edges[1:]):
+            step = block_size_for(hi - lo)
+            for at in range(0, len(active), step):
+                if not self._merge(active[at:at + step], lo, hi):
+                    self.fell_back[start:stop] = True
+                    return self.full(start, stop)
+            if hi == self.n_items:
+                break
+            done = self.best_scores[active, -1] > self.user_norms[active] * self.ceiling[hi]
+            active = active[~done]
+            if not active.size:
+                break
+
+    def _merge(self, rows: np.ndarray, lo: int, hi: int) -> bool:
+        """Fold items ``lo:hi`` (norm order) into the lists of ``rows``; False on a tie flood."""
+        k = self.k
+        scores = _float32_product(self.users[rows], self.sorted_items[lo:hi])
+        if self.excluded is not None:
+            at, cols = rows_of(self.excluded, rows)
+            cols = self.position[cols]
+            here = (cols >= lo) & (cols < hi)
+            scores[at[here], cols[here] - lo] = -np.inf
+        best_scores, best_items = self.best_scores[rows], self.best_items[rows]
+        kth = np.fmax(_kth_of(scores, k), best_scores[:, -1])
+        at, cols = _nonzero(scores >= kth[:, None])
+        if at.size > len(rows) * (4 * k + 64):
+            return False
+        old_at, old_slot = np.nonzero(best_items >= 0)
+        cand_at = np.concatenate([at, old_at])
+        cand_items = np.concatenate([self.order[cols + lo], best_items[old_at, old_slot]])
+        cand_scores = np.concatenate([scores[at, cols], best_scores[old_at, old_slot]])
+        keep = np.lexsort((cand_items, -cand_scores, cand_at))
+        cand_at, cand_items, cand_scores = cand_at[keep], cand_items[keep], cand_scores[keep]
+        counts = np.bincount(cand_at, minlength=len(rows))
+        rank = np.arange(cand_at.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        first = rank < k
+        best_items[:], best_scores[:] = -1, -np.inf
+        best_items[cand_at[first], rank[first]] = cand_items[first]
+        best_scores[cand_at[first], rank[first]] = cand_scores[first]
+        self.best_scores[rows], self.best_items[rows] = best_scores, best_items
+        return True
+
+    def write(self, out: np.ndarray) -> None:
+        """Copy the lists of the users ranked by pruning into ``out``."""
+        kept = ~self.fell_back
+        out[kept] = self.best_items[kept]

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recsys_bench.errors import UserError
-from recsys_bench.topk import topk, topk_block
+from recsys_bench.topk import _NormPruning, factor_topk, topk, topk_block
 
 
 def reference_topk(scores, k, exclude=None):
@@ -137,3 +137,68 @@ def test_threads_give_the_same_answer():
 def test_bad_threads_and_block_size(kwargs, message):
     with pytest.raises(UserError, match=message):
         topk(lambda u: np.zeros((len(u), 5)), np.arange(40), 2, **kwargs)
+
+
+def _factors(seed, n_users=300, n_items=6000, f=8, dtype=np.float32):
+    """Factors shaped like a trained model's: item norms spread out (long popular items)."""
+    rng = np.random.default_rng(seed)
+    users = rng.normal(size=(n_users, f)).astype(dtype)
+    lengths = rng.pareto(1.5, size=(n_items, 1)) + 0.05
+    items = (rng.normal(size=(n_items, f)) * lengths).astype(dtype)
+    return users, items
+
+
+def _full_topk(users, items, k, exclude=None):
+    scores = (users @ items.T).astype(np.float32)
+    if exclude is not None:
+        scores[exclude] = -np.inf
+    return topk_block(scores, k)
+
+
+@pytest.mark.parametrize("pruned", [True, False])
+@pytest.mark.parametrize("seed,k,f,dtype", [(0, 5, 8, np.float32), (1, 1, 3, np.float32),
+                                            (2, 20, 16, np.float64), (3, 5, 64, np.float32)])
+def test_factor_topk_equals_ranking_the_full_product(monkeypatch, pruned, seed, k, f, dtype):
+    monkeypatch.setattr(_NormPruning, "pays", lambda self: pruned)
+    users, items = _factors(seed, f=f, dtype=dtype)
+    rng = np.random.default_rng(seed)
+    rows, cols = rng.integers(0, len(users), 4000), rng.integers(0, 40, 4000)
+    mask = np.zeros((len(users), len(items)), dtype=bool)
+    mask[rows, cols] = True
+    np.testing.assert_array_equal(factor_topk(users, items, k), _full_topk(users, items, k))
+    np.testing.assert_array_equal(factor_topk(users, items, k, exclude=(rows, cols)),
+                                  _full_topk(users, items, k, mask))
+
+
+def test_factor_topk_prunes_when_norms_are_spread_and_not_when_they_are_not():
+    users, items = _factors(4)
+    assert _NormPruning(users, items, 5, None, None).pays()
+    flat = np.random.default_rng(4).normal(size=items.shape).astype(np.float32)
+    flat /= np.linalg.norm(flat, axis=1, keepdims=True)
+    assert not _NormPruning(users, flat, 5, None, None).pays()
+
+
+def test_factor_topk_ties_duplicates_and_zero_users(monkeypatch):
+    monkeypatch.setattr(_NormPruning, "pays", lambda self: True)
+    users, items = _factors(5, n_users=64)
+    items[3000:3010] = items[0]
+    users[:8] = 0.0
+    np.testing.assert_array_equal(factor_topk(users, items, 5), _full_topk(users, items, 5))
+
+
+def test_factor_topk_non_finite_and_huge_factors_take_the_full_product():
+    users, items = _factors(6, n_users=32)
+    items[7] = np.nan
+    np.testing.assert_array_equal(factor_topk(users, items, 5), _full_topk(users, items, 5))
+    assert not _NormPruning(users, items, 5, None, None).pays()
+    huge = _factors(6, n_users=32)[1] * np.float32(1e30)
+    assert not _NormPruning(users, huge, 5, None, None).pays()
+
+
+def test_factor_topk_threads_and_small_catalogues():
+    users, items = _factors(7, n_items=50)
+    np.testing.assert_array_equal(factor_topk(users, items, 5, num_threads=2),
+                                  _full_topk(users, items, 5))
+    users, items = _factors(7)
+    np.testing.assert_array_equal(factor_topk(users, items, 5, num_threads=2),
+                                  _full_topk(users, items, 5))
