@@ -83,12 +83,30 @@ def _parser() -> argparse.ArgumentParser:
               recsys-bench run configs/default.toml --out results/default
               recsys-bench run configs/sketchfab-wrmf-grid.toml --out runs/grid --workers 2
               recsys-bench run configs/default.toml --out results/default --retry-failed
+              recsys-bench run configs/movielens-p10.toml --out runs/debug --executor inline
+              recsys-bench run configs/sketchfab-wrmf-grid.toml --out /mnt/nfs/runs/grid \\
+                  --executor dask --scheduler tcp://HOST:8786
+
+            executors:
+              processes  worker processes on this machine (default); a trial past timeout_s
+                         is killed, a crashed worker costs only its own trial
+              inline     this process, one trial at a time, for debugging and profiling;
+                         timeout_s is not enforced
+              dask       tasks on a Dask cluster (pip install "recsys-bench[dask]"); the
+                         result folder must be at the same path on every worker, and each
+                         worker declares the threads it lends:
+                           dask worker tcp://HOST:8786 --nthreads 4 --resources "threads=4"
             """))
     run.add_argument("config", help="experiment file (TOML)")
     run.add_argument("--out", required=True, metavar="DIR", help="result folder")
     run.add_argument("--workers", type=int, metavar="N",
-                     help="trials run side by side (default: cores // threads per trial)")
+                     help="most trials side by side (default: the cores; with dask, the tasks "
+                          "the workers run at once)")
     run.add_argument("--retry-failed", action="store_true", help="run failed trials again")
+    run.add_argument("--executor", choices=("processes", "inline", "dask"), default="processes",
+                     help="where trials run (default: processes)")
+    run.add_argument("--scheduler", metavar="ADDR",
+                     help="the Dask scheduler's address, e.g. tcp://HOST:8786 (--executor dask)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
 
     report = commands.add_parser(
@@ -210,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
             from recsys_bench import runner
 
             runner.run(args.config, args.out, quiet=args.quiet, workers=args.workers,
-                       retry_failed=args.retry_failed)
+                       retry_failed=args.retry_failed, executor=args.executor,
+                       scheduler=args.scheduler)
             return 0
         if args.command == "search":
             from recsys_bench import search

@@ -4,12 +4,13 @@ A trial is one (data set, split seed, model, parameter setting, thread count). T
 
 1. loads each data set once, draws its splits (one per seed) and stores them under ``splits/``;
 2. skips trials whose file already exists in ``trials/`` (so an interrupted run resumes);
-3. runs the rest in a pool of worker processes (fresh interpreters), never using more threads at
-   once than there are cores, with trials marked *exclusive* (thread-scaling ones by default)
-   alone on the machine; a trial that crashes its worker or passes ``timeout_s`` is killed and
+3. runs the rest on an executor (:mod:`recsys_bench.executors`; by default a pool of worker
+   processes, fresh interpreters), never using more threads at once than the executor's budget
+   (this machine's cores), with trials marked *exclusive* (thread-scaling ones by default) alone
+   on the machine; a trial that crashes its worker or passes ``timeout_s`` is stopped and
    recorded as a failed row, and the suite goes on;
-4. rewrites ``results.parquet`` / ``results.csv`` after every finished trial and writes the report
-   at the end.
+4. rewrites ``results.parquet`` / ``results.csv`` (in config order, whatever order trials finish
+   in) after every finished trial and writes the report at the end.
 
 Inside a worker a trial trains incrementally through its checkpoints (``fit`` to the first, then
 ``fit_more`` by the difference: a learning curve never refits from scratch), evaluates at each with
@@ -25,7 +26,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import multiprocessing.connection
 import os
 import signal
 import subprocess
@@ -44,7 +44,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys_bench import results as store
-from recsys_bench.config import (Experiment, ModelSpec, cores, load_config, model_params,
+from recsys_bench.config import (Experiment, ModelSpec, load_config, model_params,
                                  wants_features)
 from recsys_bench.errors import UserError
 from recsys_bench.protocol import fit_through
@@ -116,7 +116,8 @@ def params_json(params: dict) -> str:
 
 
 def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bool = False,
-        workers: int | None = None, retry_failed: bool = False) -> Path:
+        workers: int | None = None, retry_failed: bool = False, executor: str = "processes",
+        scheduler: str | None = None) -> Path:
     """Run (or resume) the experiment ``config_path`` into the folder ``out_dir``.
 
     Parameters
@@ -129,11 +130,17 @@ def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bo
     quiet : bool
         No progress bar, no per-failure lines, no summary.
     workers : int, optional
-        Most trials at once (default: the number of cores). Whatever this says, the trials
-        running at once never ask for more threads than there are cores, and exclusive trials
-        run alone.
+        Most trials at once (default: the number of cores; with ``dask``, the tasks the
+        workers run at once, never more; ``inline`` runs one). Whatever this says, the trials
+        running at once never ask for more threads than the executor's budget, and exclusive
+        trials run alone.
     retry_failed : bool
         Run again the trials stored as failed or timed out.
+    executor : {"processes", "inline", "dask"}
+        Where trials run (see :mod:`recsys_bench.executors`): worker processes on this machine
+        (default), this process one at a time (no timeout), or a Dask cluster.
+    scheduler : str, optional
+        The Dask scheduler's address (``tcp://HOST:8786``), for ``executor="dask"`` only.
 
     Returns
     -------
@@ -143,19 +150,28 @@ def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bo
     Raises
     ------
     UserError
-        The config is invalid, ``out_dir`` holds a different experiment, or a data set cannot be
-        loaded or split.
+        The config is invalid, ``out_dir`` holds a different experiment, a data set cannot be
+        loaded or split, or the executor cannot be set up (see
+        :func:`recsys_bench.executors.make`).
     """
+    from recsys_bench import executors
+
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or workers < 1):
         raise UserError(f"workers must be an integer >= 1, got {workers!r}")
     experiment = load_config(config_path)
     run_dir = Path(out_dir)
-    _claim_folder(run_dir, experiment)
-    session = {"started_at": _now(), "status": "running", "workers": workers or cores()}
-    info = _write_run_info(run_dir, experiment, session)
+    pool = executors.make(executor, run_dir, scheduler=scheduler)
+    try:
+        _claim_folder(run_dir, experiment)
+        session = {"started_at": _now(), "status": "running", "workers": pool.slots(workers),
+                   **pool.info()}
+        info = _write_run_info(run_dir, experiment, session)
+    except BaseException:
+        pool.close()
+        raise
     t0 = time.perf_counter()
-    scheduler = None
+    feed = None
     previous = _interrupt_on_sigterm()
     try:
         say = None if quiet else (lambda line: print(line, file=sys.stderr, flush=True))
@@ -167,25 +183,25 @@ def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bo
         todo.sort(key=_schedule_key({t.trial_id: i for i, t in enumerate(trials)}))
         order = [t.trial_id for t in trials]
         counts = {"planned": len(trials), "run": 0, "reused": len(trials) - len(todo)}
-        scheduler = _Scheduler(run_dir, frames, order, max_workers=workers or cores(),
-                               quiet=quiet, total=len(trials), desc=experiment.name)
-        scheduler.run(todo)
+        feed = _Scheduler(run_dir, frames, order, pool=pool, max_workers=session["workers"],
+                          quiet=quiet, total=len(trials), desc=experiment.name)
+        feed.run(todo)
     except BaseException as exc:
-        if scheduler is not None:
-            scheduler.shutdown()
-            scheduler.write_table()
+        pool.close()
+        if feed is not None:
+            feed.write_table()
         session.update(status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
                        ended_at=_now(), wall_seconds=round(time.perf_counter() - t0, 3),
-                       trials_run=scheduler.finished if scheduler is not None else 0)
+                       trials_run=feed.finished if feed is not None else 0)
         _write_run_info(run_dir, experiment, session, info)
         raise
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-    scheduler.shutdown()
-    scheduler.write_table()
-    counts["run"] = scheduler.finished
-    statuses = _status_counts(scheduler.frames, order)
+    pool.close()
+    feed.write_table()
+    counts["run"] = feed.finished
+    statuses = _status_counts(feed.frames, order)
     session.update(status="complete", ended_at=_now(),
                    wall_seconds=round(time.perf_counter() - t0, 3),
                    trials_run=counts["run"], trials_reused=counts["reused"], **statuses)
@@ -451,9 +467,24 @@ def _exclusive(policy: str, model: ModelSpec) -> bool:
 
 
 def _schedule_key(position: dict[str, int]):
-    """Exclusive trials first (so the machine empties once), then by data set and most threads."""
+    """Exclusive trials first (so the machine empties once), then most threads, then the
+    longest first (so the last trials to start are the short ones and no core idles at the end
+    of a grid), then config order."""
     return lambda t: (not t.exclusive, -t.threads if not t.exclusive else 0,
-                      position[t.trial_id])
+                      -_work_estimate(t), position[t.trial_id])
+
+
+def _work_estimate(trial: Trial) -> float:
+    """A rough relative cost of a trial: likes x epochs x latent dimension (1 when not given).
+
+    Only the order of trials depends on it, never a result.
+    """
+    epochs = max(trial.checkpoints) if trial.checkpoints else \
+        trial.params.get("epochs", trial.params.get("iterations", 1))
+    width = trial.params.get("factors", trial.params.get("no_components", 1))
+    numbers = [v for v in (epochs, width)
+               if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return float(trial.likes) * float(np.prod(numbers or [1]))
 
 
 def _succeeded(frame: pd.DataFrame) -> bool:
@@ -471,75 +502,25 @@ def _status_counts(frames: dict[str, pd.DataFrame], order: list[str]) -> dict[st
 
 # --------------------------------------------------------------------------- scheduling
 
-class _Worker:
-    """One worker process (a fresh interpreter running :func:`_worker_entry`) and its trial.
-
-    Workers are started with ``subprocess`` rather than ``multiprocessing`` so that the caller's
-    ``__main__`` is never re-imported in them (a script without a main guard, or code fed on
-    stdin, would otherwise break or recurse). Trials and replies travel as pickles over pipes.
-    """
-
-    def __init__(self, run_dir: Path):
-        from multiprocessing.connection import Connection
-
-        child_in, to_child = os.pipe()
-        from_child, child_out = os.pipe()
-        root = str(Path(__file__).resolve().parent.parent)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        command = [sys.executable, "-c", "from recsys_bench.runner import _worker_entry; "
-                   "_worker_entry()", str(child_in), str(child_out), str(run_dir)]
-        self.process = subprocess.Popen(command, pass_fds=(child_in, child_out), env=env,
-                                        stdin=subprocess.DEVNULL)
-        os.close(child_in)
-        os.close(child_out)
-        self.send_conn = Connection(to_child, readable=False)
-        self.conn = Connection(from_child, writable=False)
-        self.trial: Trial | None = None
-        self.started = 0.0
-        self.started_at = ""
-
-    def start(self, trial: Trial) -> None:
-        self.trial, self.started, self.started_at = trial, time.monotonic(), _now()
-        self.send_conn.send(trial)
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def kill(self) -> None:
-        if self.alive():
-            self.process.kill()
-        self.close()
-
-    def stop(self) -> None:
-        try:
-            self.send_conn.send(None)
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        try:
-            self.process.wait(5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.send_conn.close()
-        self.conn.close()
+@dataclass
+class _Running:
+    trial: Trial
+    started: float
+    started_at: str
 
 
 class _Scheduler:
-    """Feeds trials to workers within the core budget and collects what they store."""
+    """Starts trials on an executor within the thread budget and collects what they store."""
 
     def __init__(self, run_dir: Path, frames: dict[str, pd.DataFrame], order: list[str], *,
-                 max_workers: int, quiet: bool, total: int, desc: str):
+                 pool, max_workers: int, quiet: bool, total: int, desc: str):
         self.run_dir = run_dir
         self.frames = frames
         self.order = order
+        self.pool = pool
         self.max_workers = max_workers
-        self.budget = cores()
         self.quiet = quiet
-        self.idle: list[_Worker] = []
-        self.running: list[_Worker] = []
+        self.running: dict[str, _Running] = {}
         self.finished = 0
         self.written_at = -math.inf
         self.write_cost = 0.0
@@ -549,11 +530,12 @@ class _Scheduler:
     def fits(self, trial: Trial) -> bool:
         if not self.running:
             return True
-        if trial.exclusive or any(w.trial.exclusive for w in self.running):
+        if trial.exclusive or any(r.trial.exclusive for r in self.running.values()):
             return False
         if len(self.running) >= self.max_workers:
             return False
-        return sum(w.trial.threads for w in self.running) + trial.threads <= self.budget
+        busy = sum(r.trial.threads for r in self.running.values())
+        return busy + trial.threads <= self.pool.budget()
 
     def run(self, todo: list[Trial]) -> None:
         from tqdm import tqdm
@@ -567,60 +549,34 @@ class _Scheduler:
         try:
             while pending or self.running:
                 while pending and self.fits(pending[0]):
-                    while self.idle and not self.idle[-1].alive():
-                        self.idle.pop().close()
-                    worker = self.idle.pop() if self.idle else _Worker(self.run_dir)
-                    self.running.append(worker)
-                    try:
-                        worker.start(pending.popleft())
-                    except OSError:
-                        self.lost(worker, "failed", self.death_message(worker))
+                    trial = pending.popleft()
+                    self.running[trial.trial_id] = _Running(trial, time.monotonic(), _now())
+                    self.pool.start(trial)
                 self.wait()
         finally:
             bar.close()
 
     def wait(self) -> None:
-        now = time.monotonic()
-        deadline = min(w.started + w.trial.timeout_s for w in self.running)
-        multiprocessing.connection.wait([w.conn for w in self.running],
-                           timeout=max(0.0, deadline - now) + 0.05)
-        for worker in list(self.running):
-            if worker.conn.poll():
-                try:
-                    worker.conn.recv()
-                except (EOFError, OSError):
-                    self.lost(worker, "failed", self.death_message(worker))
-                    continue
-                self.running.remove(worker)
-                self.idle.append(worker)
-                self.collect(worker.trial)
-            elif not worker.alive():
-                self.lost(worker, "failed", self.death_message(worker))
-            elif time.monotonic() - worker.started > worker.trial.timeout_s:
-                worker.kill()
-                self.lost(worker, "timeout", f"exceeded timeout_s = {worker.trial.timeout_s:g} "
-                          "and was killed")
+        deadline = min(r.started + r.trial.timeout_s for r in self.running.values())
+        for done in self.pool.wait(max(0.0, deadline - time.monotonic()) + 0.05):
+            entry = self.running.pop(done.trial_id)
+            if done.status is None:
+                self.collect(entry.trial)
+            else:
+                self.lost(entry, done.status, done.error)
+        for trial_id, entry in list(self.running.items()):
+            if time.monotonic() - entry.started > entry.trial.timeout_s:
+                how = self.pool.cancel(trial_id)
+                del self.running[trial_id]
+                self.lost(entry, "timeout", f"exceeded timeout_s = {entry.trial.timeout_s:g} "
+                          f"and {how}")
 
-    def death_message(self, worker: _Worker) -> str:
-        worker.close()
-        code = worker.process.returncode
-        if code is not None and code < 0:
-            try:
-                name = signal.Signals(-code).name
-            except ValueError:
-                name = f"signal {-code}"
-            why = f"killed by {name}"
-        else:
-            why = f"exit code {code}"
-        return f"worker process died ({why}); see logs/worker-{worker.process.pid}.log"
-
-    def lost(self, worker: _Worker, status: str, error: str) -> None:
-        """A worker died or was killed: keep what it stored, else store a failed row."""
-        self.running.remove(worker)
-        trial = worker.trial
+    def lost(self, entry: _Running, status: str, error: str) -> None:
+        """The executor lost a trial: keep what it stored, else store a failed row."""
+        trial = entry.trial
         if not store.trial_path(self.run_dir, trial.trial_id).exists():
             store.write_trial(self.run_dir, trial.trial_id,
-                              failed_frame(trial, status, error, worker.started_at))
+                              failed_frame(trial, status, error, entry.started_at))
         self.collect(trial)
 
     def collect(self, trial: Trial) -> None:
@@ -638,7 +594,8 @@ class _Scheduler:
         self.bar.update(1)
 
     def write_table(self) -> None:
-        """Rewrite the result table from every stored trial (and note what that cost)."""
+        """Rewrite the result table from every stored trial in config order (whatever order
+        they finished in), and note what that cost."""
         start = time.monotonic()
         known = set(self.order)
         ids = [t for t in self.order if t in self.frames]
@@ -647,63 +604,8 @@ class _Scheduler:
         self.written_at = time.monotonic()
         self.write_cost = self.written_at - start
 
-    def shutdown(self) -> None:
-        for worker in self.running:
-            worker.kill()
-        self.running = []
-        for worker in self.idle:
-            worker.stop()
-        for worker in self.idle:
-            worker.close()
-        self.idle = []
-
 
 # --------------------------------------------------------------------------- inside a worker
-
-def _worker_entry() -> None:
-    """Entry point of a worker process: ``argv`` = read fd, write fd, run folder."""
-    from multiprocessing.connection import Connection
-
-    read_fd, write_fd, run_dir = sys.argv[1:4]
-    _worker_main(Connection(int(read_fd), writable=False),
-                 Connection(int(write_fd), readable=False), Path(run_dir))
-
-
-def _worker_main(inbox, outbox, run_dir: Path) -> None:
-    """Worker loop: run trials sent by the parent until told to stop or orphaned."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logs = run_dir / "logs"
-    logs.mkdir(exist_ok=True)
-    log = open(logs / f"worker-{os.getpid()}.log", "a", buffering=1, encoding="utf-8")
-    os.dup2(log.fileno(), 1)
-    os.dup2(log.fileno(), 2)
-    sys.stdout = sys.stderr = log
-    parent = os.getppid()
-
-    def watchdog() -> None:
-        while True:
-            time.sleep(1.0)
-            if os.getppid() != parent:
-                os._exit(3)
-
-    threading.Thread(target=watchdog, daemon=True).start()
-    cache: OrderedDict = OrderedDict()
-    while True:
-        try:
-            trial = inbox.recv()
-        except (EOFError, OSError):
-            return
-        if trial is None:
-            return
-        print(f"{_now()} trial {trial.trial_id}: {trial.model} {trial.params_json} "
-              f"threads={trial.threads} on {trial.dataset} seed {trial.seed}", flush=True)
-        frame = run_trial(trial, run_dir, cache)
-        store.write_trial(run_dir, trial.trial_id, frame)
-        try:
-            outbox.send(trial.trial_id)
-        except OSError:
-            return
-
 
 def run_trial(trial: Trial, run_dir: Path, cache: OrderedDict | None = None) -> pd.DataFrame:
     """Run one trial in this process and return its rows; failures become one failed row.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -269,3 +270,17 @@ def test_trial_ids_are_stable_and_distinct():
     assert len({a, runner.trial_id("d", "f" * 64, "implicit-als", '{"factors": 4}', 2),
                 runner.trial_id("d", "e" * 64, "implicit-als", '{"factors": 4}', 1),
                 runner.trial_id("d", "f" * 64, "implicit-als", '{"factors": 8}', 1)}) == 4
+
+
+def test_longest_trials_are_scheduled_first():
+    from recsys_bench.runner import Trial, _schedule_key
+
+    def trial(name, factors, checkpoints, threads=1):
+        return Trial(**{f.name: None for f in dataclasses.fields(Trial)} | dict(
+            trial_id=name, params={"factors": factors}, checkpoints=checkpoints, likes=1000,
+            threads=threads, exclusive=False))
+
+    trials = [trial("small", 10, (2, 38)), trial("big", 120, (2, 38)),
+              trial("short", 120, (2,)), trial("wide", 10, (2,), threads=2)]
+    key = _schedule_key({t.trial_id: i for i, t in enumerate(trials)})
+    assert [t.trial_id for t in sorted(trials, key=key)] == ["wide", "big", "small", "short"]

@@ -1,0 +1,513 @@
+"""Where the runner's independent trials run: in this process, in local worker processes, or on a
+Dask cluster.
+
+The runner's scheduler decides which trial starts when (the planned order, a thread budget,
+exclusive trials alone, each trial's ``timeout_s``) and keeps the result table in config order
+whatever order trials finish in. An executor (:class:`Executor`) only starts trials, says which
+finished, and stops one that ran past its time. Three are provided; :func:`make` builds one by
+name.
+
+``processes`` (the default)
+    Persistent worker processes on this machine (fresh interpreters, one trial at a time each,
+    output in ``logs/worker-<pid>.log``). A trial past ``timeout_s`` is killed with its worker;
+    a worker that dies (a crash, an out-of-memory kill, ``kill -9``) becomes a ``failed`` row
+    and the run goes on with new workers. The budget is this machine's cores.
+
+``inline``
+    Each trial in the calling process, one at a time, for debugging and profiling (a debugger
+    and ``cProfile`` see the trial itself). ``timeout_s`` is not enforced: a trial runs to its
+    end. A crash of the trial's native code ends the run.
+
+``dask``
+    Each trial is a task on a ``distributed`` cluster (``Client(scheduler_address)``) that runs
+    :func:`recsys_bench.runner.run_trial` on a worker and returns its rows, which this process
+    stores. The run folder must be on a filesystem that every worker sees at the same path (as
+    with any Dask deployment reading files): workers read the splits from it and write
+    ``raw/``, ``models/`` and failure logs into it; a worker that does not see it is refused with
+    a :class:`~recsys_bench.errors.UserError` before any trial starts. Every worker must also
+    have this package (same version) installed.
+
+    Thread budget: each task asks for ``resources={"threads": n}`` (``n`` = the trial's
+    threads), so workers must declare how many threads they lend, e.g.
+    ``dask worker ADDR --nthreads 4 --resources "threads=4"``; Dask then never runs more trial
+    threads at once on a worker than it declares, and the runner never more than all workers
+    declare together, with exclusive trials alone on the cluster. A trial asking for more
+    threads than any worker declares fails at once instead of waiting forever. BLAS is pinned
+    inside the trial as in the other executors, but the pin and the peak-memory counter are per
+    process: for clean timings give each worker one trial at a time (``--nthreads 1`` with
+    ``--resources "threads=N"``, cores / N worker processes per machine).
+
+    Timeouts are counted from submission: past ``timeout_s`` the task is cancelled and a
+    ``timeout`` row stored. Dask cannot stop a task that is already running, so its thread runs
+    on until the trial ends; its rows are discarded (this process stores rows, so a late result
+    never overwrites the timeout row), though its ``raw/`` file may still be written. A worker
+    that dies is retried by Dask (the scheduler's ``allowed-failures``), then the trial is a
+    ``failed`` row.
+
+Why ``processes`` is a pool of its own rather than loky (joblib's pool): a trial past its
+timeout must be killed without losing the other workers' running trials, a worker killed from
+outside (``kill -9``, the kernel's OOM killer) must cost only its own trial, and each worker runs
+one trial at a time with the trial's own thread count pinned (BLAS, OpenMP) and its own peak
+memory. loky's executor treats a dead worker as a broken pool (every pending future fails) and
+offers no way to kill one task's worker; joblib's per-task timeout aborts the whole call.
+"""
+
+from __future__ import annotations
+
+import multiprocessing.connection
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from recsys_bench import results as store
+from recsys_bench.config import cores
+from recsys_bench.errors import UserError
+from recsys_bench.runner import Trial, _now, one_line, run_trial
+
+EXECUTORS = ("processes", "inline", "dask")
+
+
+@dataclass(frozen=True)
+class Done:
+    """A trial an executor is done with.
+
+    ``status`` None: the trial's rows are stored (``trials/<id>.parquet``). Otherwise
+    ``"failed"`` with ``error`` saying why the executor lost the trial (a dead worker, a cluster
+    error); the scheduler then stores a failed row unless rows were stored.
+    """
+
+    trial_id: str
+    status: str | None = None
+    error: str = ""
+
+
+class Executor(Protocol):
+    """What the runner's scheduler needs from a place that runs trials."""
+
+    name: str
+
+    def info(self) -> dict:
+        """Facts for the session entry of ``run.json`` (``executor``, ``scheduler``)."""
+
+    def budget(self) -> int:
+        """Threads that the trials running at once may use together."""
+
+    def slots(self, workers: int | None) -> int:
+        """Most trials at once, given the user's ``--workers`` (None: not given)."""
+
+    def start(self, trial: Trial) -> None:
+        """Start a trial; a trial that cannot start is reported by :meth:`wait`."""
+
+    def wait(self, timeout: float) -> list[Done]:
+        """The trials done since the last call, waiting up to ``timeout`` s for one."""
+
+    def cancel(self, trial_id: str) -> str:
+        """Stop a running trial (past its timeout); returns how, e.g. ``"was killed"``."""
+
+    def close(self) -> None:
+        """Stop every running trial and release workers; safe to call twice."""
+
+
+def make(name: str, run_dir: str | os.PathLike, *, scheduler: str | None = None) -> Executor:
+    """The executor called ``name`` for the run folder ``run_dir``.
+
+    Parameters
+    ----------
+    name : str
+        ``"processes"``, ``"inline"`` or ``"dask"``.
+    run_dir : str or os.PathLike
+        The run folder (it need not exist yet).
+    scheduler : str, optional
+        The Dask scheduler's address (``tcp://HOST:8786``); required by, and only for, ``dask``.
+
+    Returns
+    -------
+    Executor
+
+    Raises
+    ------
+    UserError
+        An unknown name, a missing or needless scheduler address, ``distributed`` not installed,
+        or a Dask scheduler that cannot be reached or has no suitable worker.
+    """
+    if name not in EXECUTORS:
+        raise UserError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
+    if name != "dask":
+        if scheduler is not None:
+            raise UserError(f"a scheduler address is only for the dask executor, not {name!r}")
+        return ProcessExecutor(Path(run_dir)) if name == "processes" else InlineExecutor(
+            Path(run_dir))
+    _import_distributed()
+    if not scheduler:
+        raise UserError("the dask executor needs the Dask scheduler's address: "
+                        "--scheduler tcp://HOST:8786")
+    return DaskExecutor(Path(os.path.abspath(run_dir)), scheduler)
+
+
+# --------------------------------------------------------------------------- inline
+
+class InlineExecutor:
+    """Runs each trial in this process when it starts; no timeout, one trial at a time."""
+
+    name = "inline"
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+        self.cache: OrderedDict = OrderedDict()
+        self.done: list[Done] = []
+
+    def info(self) -> dict:
+        return {"executor": self.name}
+
+    def budget(self) -> int:
+        return cores()
+
+    def slots(self, workers: int | None) -> int:
+        return 1
+
+    def start(self, trial: Trial) -> None:
+        store.write_trial(self.run_dir, trial.trial_id, run_trial(trial, self.run_dir, self.cache))
+        self.done.append(Done(trial.trial_id))
+
+    def wait(self, timeout: float) -> list[Done]:
+        done, self.done = self.done, []
+        return done
+
+    def cancel(self, trial_id: str) -> str:
+        return "ran to its end (the inline executor does not stop trials)"
+
+    def close(self) -> None:
+        self.cache.clear()
+
+
+# --------------------------------------------------------------------------- processes
+
+class ProcessExecutor:
+    """Persistent worker processes on this machine; a trial past its time is killed."""
+
+    name = "processes"
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+        self.idle: list[_Worker] = []
+        self.busy: dict[str, _Worker] = {}
+        self.done: list[Done] = []
+
+    def info(self) -> dict:
+        return {"executor": self.name}
+
+    def budget(self) -> int:
+        return cores()
+
+    def slots(self, workers: int | None) -> int:
+        return workers or cores()
+
+    def start(self, trial: Trial) -> None:
+        while self.idle and not self.idle[-1].alive():
+            self.idle.pop().close()
+        worker = self.idle.pop() if self.idle else _Worker(self.run_dir)
+        self.busy[trial.trial_id] = worker
+        try:
+            worker.send_conn.send(trial)
+        except OSError:
+            self._lost(trial.trial_id)
+
+    def wait(self, timeout: float) -> list[Done]:
+        if self.busy and not self.done:
+            multiprocessing.connection.wait([w.conn for w in self.busy.values()], timeout=timeout)
+        for trial_id, worker in list(self.busy.items()):
+            if worker.conn.poll():
+                try:
+                    worker.conn.recv()
+                except (EOFError, OSError):
+                    self._lost(trial_id)
+                    continue
+                del self.busy[trial_id]
+                self.idle.append(worker)
+                self.done.append(Done(trial_id))
+            elif not worker.alive():
+                self._lost(trial_id)
+        done, self.done = self.done, []
+        return done
+
+    def _lost(self, trial_id: str) -> None:
+        worker = self.busy.pop(trial_id)
+        self.done.append(Done(trial_id, "failed", worker.death_message()))
+
+    def cancel(self, trial_id: str) -> str:
+        self.busy.pop(trial_id).kill()
+        return "was killed"
+
+    def close(self) -> None:
+        for worker in self.busy.values():
+            worker.kill()
+        self.busy = {}
+        for worker in self.idle:
+            worker.stop()
+        for worker in self.idle:
+            worker.close()
+        self.idle = []
+
+
+class _Worker:
+    """One worker process (a fresh interpreter running :func:`_worker_entry`).
+
+    Workers are started with ``subprocess`` rather than ``multiprocessing`` so that the caller's
+    ``__main__`` is never re-imported in them (a script without a main guard, or code fed on
+    stdin, would otherwise break or recurse). Trials and replies travel as pickles over pipes.
+    """
+
+    def __init__(self, run_dir: Path):
+        from multiprocessing.connection import Connection
+
+        child_in, to_child = os.pipe()
+        from_child, child_out = os.pipe()
+        root = str(Path(__file__).resolve().parent.parent)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        command = [sys.executable, "-c", "from recsys_bench.executors import _worker_entry; "
+                   "_worker_entry()", str(child_in), str(child_out), str(run_dir)]
+        self.process = subprocess.Popen(command, pass_fds=(child_in, child_out), env=env,
+                                        stdin=subprocess.DEVNULL)
+        os.close(child_in)
+        os.close(child_out)
+        self.send_conn = Connection(to_child, readable=False)
+        self.conn = Connection(from_child, writable=False)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        if self.alive():
+            self.process.kill()
+        self.close()
+
+    def stop(self) -> None:
+        try:
+            self.send_conn.send(None)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.send_conn.close()
+        self.conn.close()
+
+    def death_message(self) -> str:
+        self.close()
+        code = self.process.returncode
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            why = f"killed by {name}"
+        else:
+            why = f"exit code {code}"
+        pid = self.process.pid
+        return f"worker process died ({why}); see logs/worker-{pid}.log"
+
+
+def _worker_entry() -> None:
+    """Entry point of a worker process: ``argv`` = read fd, write fd, run folder."""
+    from multiprocessing.connection import Connection
+
+    read_fd, write_fd, run_dir = sys.argv[1:4]
+    _worker_main(Connection(int(read_fd), writable=False),
+                 Connection(int(write_fd), readable=False), Path(run_dir))
+
+
+def _worker_main(inbox, outbox, run_dir: Path) -> None:
+    """Worker loop: run trials sent by the parent until told to stop or orphaned."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logs = run_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    log = open(logs / f"worker-{os.getpid()}.log", "a", buffering=1, encoding="utf-8")
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    sys.stdout = sys.stderr = log
+    parent = os.getppid()
+
+    def watchdog() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(3)
+
+    threading.Thread(target=watchdog, daemon=True).start()
+    cache: OrderedDict = OrderedDict()
+    while True:
+        try:
+            trial = inbox.recv()
+        except (EOFError, OSError):
+            return
+        if trial is None:
+            return
+        print(f"{_now()} trial {trial.trial_id}: {trial.model} {trial.params_json} "
+              f"threads={trial.threads} on {trial.dataset} seed {trial.seed}", flush=True)
+        frame = run_trial(trial, run_dir, cache)
+        store.write_trial(run_dir, trial.trial_id, frame)
+        try:
+            outbox.send(trial.trial_id)
+        except OSError:
+            return
+
+
+# --------------------------------------------------------------------------- dask
+
+_INSTALL = 'pip install "recsys-bench[dask]"'
+_BUDGET_FRESH_S = 5.0
+
+
+def _import_distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise UserError(f"the dask executor needs the distributed package: {_INSTALL}") from None
+    return distributed
+
+
+class DaskExecutor:
+    """Trials as tasks on a Dask cluster; this process stores their rows.
+
+    Parameters
+    ----------
+    run_dir : pathlib.Path
+        The run folder, absolute, at the same path on every worker.
+    address : str
+        The scheduler's address. The connection and the wait for a first worker each give up
+        after Dask's ``distributed.comm.timeouts.connect`` (30 s unless configured).
+    """
+
+    name = "dask"
+
+    def __init__(self, run_dir: Path, address: str):
+        import dask
+        from dask.utils import parse_timedelta
+
+        distributed = _import_distributed()
+        self.run_dir = run_dir
+        self.address = address
+        self.futures: dict = {}
+        self.finished = threading.Event()
+        self.done: list[Done] = []
+        self.offers: list[float] = []
+        self.task_slots = 0
+        self.checked = -float("inf")
+        self.folder_seen = False
+        try:
+            self.client = distributed.Client(address, set_as_default=False)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"cannot connect to the Dask scheduler at {address!r}: "
+                            f"{one_line(exc)}") from None
+        try:
+            wait_s = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"))
+            try:
+                self.client.wait_for_workers(1, timeout=wait_s)
+            except TimeoutError:
+                raise UserError(f"no Dask worker joined the scheduler at {address!r} within "
+                                f"{wait_s:g} s") from None
+            if not self.budget():
+                raise UserError(f"no Dask worker at {address!r} declares a 'threads' resource; "
+                                'start workers with --nthreads N --resources "threads=N"')
+        except BaseException:
+            self.client.close()
+            raise
+
+    def info(self) -> dict:
+        return {"executor": self.name, "scheduler": self.address}
+
+    def budget(self) -> int:
+        if time.monotonic() - self.checked > _BUDGET_FRESH_S:
+            workers = self.client.scheduler_info()["workers"].values()
+            self.offers = [w.get("resources", {}).get("threads", 0) for w in workers]
+            self.task_slots = sum(w.get("nthreads", 0) for w in workers)
+            self.checked = time.monotonic()
+        return int(sum(self.offers))
+
+    def slots(self, workers: int | None) -> int:
+        """``workers``, at most the tasks the cluster runs at once (so none waits in a queue,
+        where its timeout would run)."""
+        capacity = max(1, min(self.budget(), self.task_slots))
+        return min(workers, capacity) if workers else capacity
+
+    def start(self, trial: Trial) -> None:
+        if not self.folder_seen:
+            self._check_folder()
+        largest = max(self.offers, default=0)
+        if trial.threads > largest:
+            self.done.append(Done(trial.trial_id, "failed",
+                                  f"no Dask worker declares threads >= {trial.threads} "
+                                  f"(the most is {largest:g})"))
+            return
+        future = self.client.submit(
+            _dask_trial, trial, str(self.run_dir), key=f"trial-{trial.trial_id}-{uuid.uuid4().hex}",
+            resources={"threads": trial.threads}, retries=0, pure=False)
+        future.add_done_callback(lambda _: self.finished.set())
+        self.futures[trial.trial_id] = future
+
+    def _check_folder(self) -> None:
+        """Refuse workers that do not see the run folder at its path."""
+        seen = self.client.run(os.path.isfile, str(self.run_dir / "config.toml"))
+        blind = sorted(address for address, ok in seen.items() if not ok)
+        if blind:
+            raise UserError(f"Dask worker {blind[0]} does not see the run folder at this path; "
+                            "it must be on a filesystem every worker sees at the same path",
+                            path=self.run_dir)
+        self.folder_seen = True
+
+    def wait(self, timeout: float) -> list[Done]:
+        if self.futures and not self.done:
+            self.finished.wait(min(timeout, 60.0))
+        self.finished.clear()
+        for trial_id, future in list(self.futures.items()):
+            if not future.done():
+                continue
+            del self.futures[trial_id]
+            if future.status == "finished":
+                store.write_trial(self.run_dir, trial_id, future.result())
+                self.done.append(Done(trial_id))
+            elif future.status == "error":
+                self.done.append(Done(trial_id, "failed",
+                                      f"the Dask task failed: {one_line(future.exception())}"))
+            else:
+                self.done.append(Done(trial_id, "failed", f"the Dask task was {future.status}"))
+            future.release()
+        done, self.done = self.done, []
+        return done
+
+    def cancel(self, trial_id: str) -> str:
+        self.futures.pop(trial_id).cancel()
+        return "was cancelled"
+
+    def close(self) -> None:
+        if self.futures:
+            self.client.cancel(list(self.futures.values()))
+            self.futures = {}
+        self.client.close()
+
+
+_local = threading.local()
+
+
+def _dask_trial(trial: Trial, run_dir: str):
+    """The task run on a Dask worker: one trial's rows (each worker thread keeps its splits)."""
+    if not hasattr(_local, "cache"):
+        _local.cache = OrderedDict()
+    return run_trial(trial, Path(run_dir), _local.cache)
+
+
+__all__ = ["EXECUTORS", "Done", "Executor", "make", "InlineExecutor", "ProcessExecutor",
+           "DaskExecutor"]
