@@ -315,8 +315,9 @@ def factor_topk(user_factors: np.ndarray, item_factors: np.ndarray, k: int, *,
     the longest item vector not yet visited, no later item can enter the list and the user is
     done. When k is small and the item norms are spread out (popular items have long vectors in
     a factor model), most users finish after the first chunk and ranking costs a fraction of the
-    full product. A sample of users tells beforehand whether that happens: when fewer than half
-    of them would finish early (large f flattens the bound), the full product is used instead.
+    full product. A sample of users tells beforehand whether that happens: when the chunks they
+    would need cost more than the full product (large f or little regularization flattens the
+    bound), the full product is used instead.
 
     The bound is inflated by the worst-case rounding error of a float32 dot product of this
     length, scores are rounded to float32 as the adapters' ``scores`` do, and the ranking rule
@@ -380,7 +381,7 @@ class _NormPruning:
     """The chunked, norm-bounded ranking of :func:`factor_topk` over blocks of users."""
 
     SAMPLE = 64
-    PAYS = 0.5
+    CHUNK_COST = 1.5
 
     def __init__(self, users, items, k, excluded, full):
         self.users, self.k, self.excluded, self.full = users, k, excluded, full
@@ -406,13 +407,16 @@ class _NormPruning:
         self.fell_back = np.zeros(users.shape[0], dtype=bool)
 
     def pays(self) -> bool:
-        """True when most of a sample of users would be done after the first chunk."""
+        """True when, on a sample of users, the chunks they would need cost less than the
+        full product (each chunk column counted ``CHUNK_COST`` times for its merge)."""
         if not self.finite or self.huge or len(self.edges) <= 2 or not len(self.users):
             return False
         pick = np.unique(np.linspace(0, len(self.users) - 1, self.SAMPLE).astype(np.int64))
         kth = _kth_of(_float32_product(self.users[pick], self.sorted_items), self.k)
-        early = kth > self.user_norms[pick] * self.ceiling[self.edges[1]]
-        return np.count_nonzero(early) >= self.PAYS * len(pick)
+        bounds = self.user_norms[pick, None] * self.ceiling[None, self.edges[1:-1]]
+        still_active = np.concatenate([[1.0], (kth[:, None] <= bounds).mean(axis=0)])
+        needed = float(still_active @ np.diff(self.edges))
+        return needed * self.CHUNK_COST < self.n_items
 
     def rank(self, start: int, stop: int) -> None:
         """Rank users ``start:stop`` chunk by chunk until each is certain."""
