@@ -142,6 +142,21 @@ def _parser() -> argparse.ArgumentParser:
                   --out results/search-lightfm
               recsys-bench search configs/search-wrmf.toml --trials 40 --out results/search-wrmf \\
                   --grid-run results/sketchfab-wrmf-grid
+              recsys-bench search configs/search-wrmf.toml --trials 40 --out results/search-wrmf \\
+                  --executor processes --parallel 4
+              recsys-bench search configs/search-lightfm.toml --trials 250 \\
+                  --out /mnt/nfs/search-lightfm --executor dask --scheduler tcp://HOST:8786
+
+            executors (trials are asked for and told here; only their training moves):
+              inline     this process, one trial at a time (default)
+              processes  worker processes on this machine; a crashed worker costs only its
+                         own trial
+              dask       tasks on a Dask cluster (pip install "recsys-bench[dask]"); the
+                         search folder (its search.db) must be at the same path on every
+                         worker, and each worker declares the threads it lends:
+                           dask worker tcp://HOST:8786 --nthreads 4 --resources "threads=4"
+              With --parallel N > 1 the sampler proposes trials while others still run, so
+              it learns from fewer finished ones: expect to need somewhat more trials.
             """))
     search.add_argument("config", help="search config (TOML, see configs/search-*.toml)")
     search.add_argument("--trials", type=int, required=True, metavar="N",
@@ -149,6 +164,13 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--out", required=True, metavar="DIR", help="search folder")
     search.add_argument("--grid-run", metavar="DIR",
                         help="a grid's run folder: compare its best p@k and compute in the report")
+    search.add_argument("--executor", choices=("inline", "processes", "dask"), default="inline",
+                        help="where trials run (default: inline)")
+    search.add_argument("--scheduler", metavar="ADDR",
+                        help="the Dask scheduler's address, e.g. tcp://HOST:8786 (--executor dask)")
+    search.add_argument("--parallel", type=int, metavar="N",
+                        help="trials at once (default: 1 inline, else as many as the cores or "
+                             "the cluster's declared threads hold at search.threads each)")
     search.add_argument("--quiet", action="store_true", help="no line per trial")
 
     def query(name: str, summary: str, description: str, example: str, item: bool, n: int):

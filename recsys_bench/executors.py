@@ -44,6 +44,14 @@ name.
     that dies is retried by Dask (the scheduler's ``allowed-failures``), then the trial is a
     ``failed`` row.
 
+Other work than the runner's trials (the Bayesian search's trials, :mod:`recsys_bench.search`)
+goes through the same executors as a :class:`Task`: a module-level function and its arguments,
+run where trials run, whose return value comes back in :attr:`Done.result`. A task is given the
+executor's ``cache`` (an ``OrderedDict`` that lives as long as the worker, the inline executor or
+the Dask worker thread) to keep data between tasks. Timeouts and thread budgets are the caller's
+affair, as for trials; an exception a task raises makes it ``failed`` (with the ``inline``
+executor it propagates, so a debugger sees it).
+
 Why ``processes`` is a pool of its own rather than loky (joblib's pool): a trial past its
 timeout must be killed without losing the other workers' running trials, a worker killed from
 outside (``kill -9``, the kernel's OOM killer) must cost only its own trial, and each worker runs
@@ -62,10 +70,12 @@ import sys
 import threading
 import time
 import uuid
+import traceback
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from recsys_bench import results as store
 from recsys_bench.config import cores
@@ -79,14 +89,35 @@ EXECUTORS = ("processes", "inline", "dask")
 class Done:
     """A trial an executor is done with.
 
-    ``status`` None: the trial's rows are stored (``trials/<id>.parquet``). Otherwise
-    ``"failed"`` with ``error`` saying why the executor lost the trial (a dead worker, a cluster
-    error); the scheduler then stores a failed row unless rows were stored.
+    ``status`` None: the trial's rows are stored (``trials/<id>.parquet``), or for a
+    :class:`Task`, its return value is ``result``. Otherwise ``"failed"`` with ``error`` saying
+    why the executor lost the trial (a dead worker, a cluster error, a task's exception); the
+    scheduler then stores a failed row unless rows were stored.
     """
 
     trial_id: str
     status: str | None = None
     error: str = ""
+    result: Any = None
+
+
+@dataclass(frozen=True)
+class Task:
+    """A job other than a runner trial: ``function(*args, cache=cache)`` run by an executor.
+
+    ``function`` must be a module-level function of an installed module (workers receive it
+    pickled, by name) and ``args`` picklable; ``threads`` is what the task asks of a Dask
+    worker's ``threads`` resource.
+    """
+
+    trial_id: str
+    function: Callable
+    args: tuple = ()
+    threads: int = 1
+
+    def run(self, cache: OrderedDict) -> Any:
+        """Call the function here with ``cache``; returns its value."""
+        return self.function(*self.args, cache=cache)
 
 
 class Executor(Protocol):
@@ -103,8 +134,8 @@ class Executor(Protocol):
     def slots(self, workers: int | None) -> int:
         """Most trials at once, given the user's ``--workers`` (None: not given)."""
 
-    def start(self, trial: Trial) -> None:
-        """Start a trial; a trial that cannot start is reported by :meth:`wait`."""
+    def start(self, trial: Trial | Task) -> None:
+        """Start a trial or task; one that cannot start is reported by :meth:`wait`."""
 
     def wait(self, timeout: float) -> list[Done]:
         """The trials done since the last call, waiting up to ``timeout`` s for one."""
@@ -173,7 +204,10 @@ class InlineExecutor:
     def slots(self, workers: int | None) -> int:
         return 1
 
-    def start(self, trial: Trial) -> None:
+    def start(self, trial: Trial | Task) -> None:
+        if isinstance(trial, Task):
+            self.done.append(Done(trial.trial_id, result=trial.run(self.cache)))
+            return
         store.write_trial(self.run_dir, trial.trial_id, run_trial(trial, self.run_dir, self.cache))
         self.done.append(Done(trial.trial_id))
 
@@ -210,7 +244,7 @@ class ProcessExecutor:
     def slots(self, workers: int | None) -> int:
         return workers or cores()
 
-    def start(self, trial: Trial) -> None:
+    def start(self, trial: Trial | Task) -> None:
         while self.idle and not self.idle[-1].alive():
             self.idle.pop().close()
         worker = self.idle.pop() if self.idle else _Worker(self.run_dir)
@@ -226,13 +260,13 @@ class ProcessExecutor:
         for trial_id, worker in list(self.busy.items()):
             if worker.conn.poll():
                 try:
-                    worker.conn.recv()
+                    reply = worker.conn.recv()
                 except (EOFError, OSError):
                     self._lost(trial_id)
                     continue
                 del self.busy[trial_id]
                 self.idle.append(worker)
-                self.done.append(Done(trial_id))
+                self.done.append(reply)
             elif not worker.alive():
                 self._lost(trial_id)
         done, self.done = self.done, []
@@ -330,7 +364,8 @@ def _worker_entry() -> None:
 
 
 def _worker_main(inbox, outbox, run_dir: Path) -> None:
-    """Worker loop: run trials sent by the parent until told to stop or orphaned."""
+    """Worker loop: run trials and tasks sent by the parent until told to stop or orphaned;
+    each reply is a :class:`Done`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logs = run_dir / "logs"
     logs.mkdir(exist_ok=True)
@@ -355,14 +390,30 @@ def _worker_main(inbox, outbox, run_dir: Path) -> None:
             return
         if trial is None:
             return
-        print(f"{_now()} trial {trial.trial_id}: {trial.model} {trial.params_json} "
-              f"threads={trial.threads} on {trial.dataset} seed {trial.seed}", flush=True)
-        frame = run_trial(trial, run_dir, cache)
-        store.write_trial(run_dir, trial.trial_id, frame)
+        if isinstance(trial, Task):
+            reply = _worker_task(trial, cache)
+        else:
+            print(f"{_now()} trial {trial.trial_id}: {trial.model} {trial.params_json} "
+                  f"threads={trial.threads} on {trial.dataset} seed {trial.seed}", flush=True)
+            frame = run_trial(trial, run_dir, cache)
+            store.write_trial(run_dir, trial.trial_id, frame)
+            reply = Done(trial.trial_id)
         try:
-            outbox.send(trial.trial_id)
+            outbox.send(reply)
         except OSError:
             return
+
+
+def _worker_task(task: Task, cache: OrderedDict) -> Done:
+    """Run a task in a worker; its exception becomes a failed :class:`Done` (traceback logged)."""
+    print(f"{_now()} task {task.trial_id}: {task.function.__module__}."
+          f"{task.function.__qualname__}", flush=True)
+    try:
+        return Done(task.trial_id, result=task.run(cache))
+    except Exception as exc:
+        traceback.print_exc()
+        sys.stderr.flush()
+        return Done(task.trial_id, "failed", f"{one_line(exc)} (see the worker log)")
 
 
 # --------------------------------------------------------------------------- dask
@@ -443,7 +494,7 @@ class DaskExecutor:
         capacity = max(1, min(self.budget(), self.task_slots))
         return min(workers, capacity) if workers else capacity
 
-    def start(self, trial: Trial) -> None:
+    def start(self, trial: Trial | Task) -> None:
         if not self.folder_seen:
             self._check_folder()
         largest = max(self.offers, default=0)
@@ -477,8 +528,12 @@ class DaskExecutor:
                 continue
             del self.futures[trial_id]
             if future.status == "finished":
-                store.write_trial(self.run_dir, trial_id, future.result())
-                self.done.append(Done(trial_id))
+                value = future.result()
+                if isinstance(value, Done):
+                    self.done.append(value)
+                else:
+                    store.write_trial(self.run_dir, trial_id, value)
+                    self.done.append(Done(trial_id))
             elif future.status == "error":
                 self.done.append(Done(trial_id, "failed",
                                       f"the Dask task failed: {one_line(future.exception())}"))
@@ -502,12 +557,15 @@ class DaskExecutor:
 _local = threading.local()
 
 
-def _dask_trial(trial: Trial, run_dir: str):
-    """The task run on a Dask worker: one trial's rows (each worker thread keeps its splits)."""
+def _dask_trial(trial: Trial | Task, run_dir: str):
+    """What runs on a Dask worker: one trial's rows, or a task's :class:`Done` (each worker
+    thread keeps its own cache)."""
     if not hasattr(_local, "cache"):
         _local.cache = OrderedDict()
+    if isinstance(trial, Task):
+        return Done(trial.trial_id, result=trial.run(_local.cache))
     return run_trial(trial, Path(run_dir), _local.cache)
 
 
-__all__ = ["EXECUTORS", "Done", "Executor", "make", "InlineExecutor", "ProcessExecutor",
+__all__ = ["EXECUTORS", "Done", "Task", "Executor", "make", "InlineExecutor", "ProcessExecutor",
            "DaskExecutor"]

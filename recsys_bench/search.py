@@ -17,10 +17,48 @@ test set. This search differs on purpose:
   command again continues it up to the requested number of trials in total. A trial interrupted
   by Ctrl-C does not count.
 
+Where trials run: the executors of the runner (:mod:`recsys_bench.executors`), chosen with
+``executor``: ``inline`` (the default: in this process, one trial at a time), ``processes``
+(local worker processes) or ``dask`` (a Dask cluster), ``parallel`` trials at once. Whatever
+the executor, this process alone asks Optuna for trials and tells it their outcome (Optuna's
+ask-and-tell interface):
+
+1. ``study.ask()`` gives a trial; its parameters are sampled here, by the study's seeded sampler
+   (so a run's draws do not depend on which worker runs what), and its model setting stored as
+   the trial's ``setting`` attribute;
+2. the trial body goes to the executor as a :class:`~recsys_bench.executors.Task` (the config,
+   the folder, the trial's storage id and its setting). Where it runs it opens the study in
+   ``search.db``, rebuilds the trial (``optuna.trial.Trial(study, trial_id)``) and trains:
+   ``trial.report`` stores each checkpoint's validation score in the database and
+   ``trial.should_prune`` asks the pruner, which compares it with the scores every other trial
+   stored at the same epoch. The body returns its outcome (complete with a value, pruned or
+   failed) and its epochs and seconds;
+3. this process stores those as trial attributes and calls ``study.tell``.
+
+So every executor runs the same trial body, and with ``parallel = 1`` gives the same trials as
+another (for a fixed seed). The body reads the validation split and item features from
+``splits/`` in the search folder (written at the start of each session), not the data set, so
+workers need only the folder. With several trials at once the sampler proposes a trial while
+others still run, so it models fewer finished trials than a sequential search would at the same
+count; Optuna's constant-liar mode (on when ``parallel`` > 1) counts running trials as bad ones
+so that parallel proposals do not pile up on one spot. A search with ``parallel`` trials thus
+needs somewhat more trials for the same result, in less wall time. The pruner likewise sees only
+the scores stored so far, so early trials are pruned less.
+
+With ``processes`` and ``dask`` a trial whose worker dies (a crash, an out-of-memory kill) or
+whose body raises an unexpected error is stored as failed (it counts, with its error) and the
+search goes on; ``inline`` lets such an error end the session, as a debugger wants. A trial
+cut short by Ctrl-C (or any error of this process) is stored as failed without an error: it is
+"interrupted", not counted, and a rerun replaces it. There is no per-trial timeout. With
+``dask`` the search folder must be on a filesystem that every worker sees at the same path, with
+working file locks (SQLite), and workers declare a ``threads`` resource as for the runner.
+
 The output folder holds ``config.toml`` (the config as run), ``search.db``, ``search.md`` (the
 report), ``search.json`` (its figures), ``search.csv`` (one row per trial),
 ``figures/search-history.png``, ``models/search-best.npz`` (the retrained best model's vectors,
-for ``recsys-bench similar`` and friends) and ``gallery/`` (:mod:`recsys_bench.gallery`).
+for ``recsys-bench similar`` and friends), ``gallery/`` (:mod:`recsys_bench.gallery`),
+``splits/`` (the validation split and item features the trials read) and, with ``processes``,
+``logs/worker-<pid>.log``.
 
 Config (TOML)::
 
@@ -86,6 +124,11 @@ BEST_MODEL = "search-best"
 OBJECTIVES = ("precision", "recall", "ndcg", "map", "hit_rate")
 SEARCH_SPLITS = ("user_holdout", "leave_k_out", "ratio")
 PRUNERS = ("median", "halving", "none")
+VALIDATION_FILE = "splits/validation.npz"
+FEATURES_FILE = "splits/features.npz"
+# How long a trial waits for another process's write lock on search.db.
+_LOCK_WAIT_S = 60.0
+_DATA_CACHED = 2
 
 _TOP = {"experiment", "dataset", "split", "evaluation", "search"}
 _EXPERIMENT = {"name", "description"}
@@ -469,12 +512,26 @@ def _storage(out: Path):
                         "(or pip install optuna)") from None
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.storages.RDBStorage(f"sqlite:///{(out / DB_FILE).resolve()}")
+    return optuna.storages.RDBStorage(f"sqlite:///{(out / DB_FILE).resolve()}",
+                                      engine_kwargs={"connect_args": {"timeout": _LOCK_WAIT_S}})
 
 
-def _study(config: SearchConfig, storage, n_existing: int = 0):
+def _study(config: SearchConfig, storage, n_existing: int = 0, parallel: int = 1):
     """The study of ``config`` in ``storage`` (created if new), with a sampler seeded by
-    ``config.seed + n_existing`` so a resumed session does not replay the first one's draws."""
+    ``config.seed + n_existing`` so a resumed session does not replay the first one's draws,
+    in constant-liar mode when ``parallel`` trials run at once."""
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(
+            seed=config.seed + n_existing, n_startup_trials=config.startup_trials,
+            multivariate=True, constant_liar=parallel > 1)
+    return optuna.create_study(storage=storage, study_name=config.name, direction="maximize",
+                               sampler=sampler, pruner=_pruner(config), load_if_exists=True)
+
+
+def _pruner(config: SearchConfig):
     import optuna
 
     pruner = config.pruner
@@ -488,13 +545,7 @@ def _study(config: SearchConfig, storage, n_existing: int = 0):
             reduction_factor=pruner.get("reduction_factor", 3))
     else:
         pruner_obj = optuna.pruners.NopPruner()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        sampler = optuna.samplers.TPESampler(
-            seed=config.seed + n_existing, n_startup_trials=config.startup_trials,
-            multivariate=True, constant_liar=False)
-    return optuna.create_study(storage=storage, study_name=config.name, direction="maximize",
-                               sampler=sampler, pruner=pruner_obj, load_if_exists=True)
+    return pruner_obj
 
 
 def _counted(trial) -> bool:
@@ -544,40 +595,164 @@ def _train_and_score(config: SearchConfig, setting: dict, split, features, repor
     return model, value, done, fit_s, eval_s
 
 
-def _objective(config: SearchConfig, data: _Data):
+def _save_trial_data(out: Path, data: _Data) -> None:
+    """Write the validation split and item features that trial bodies read (``splits/``)."""
+    from recsys_bench.results import atomic_save_npz
+    from recsys_bench.splits import save_split
+
+    save_split(data.validation, out / VALIDATION_FILE)
+    if data.features is not None:
+        features = data.features.tocsr()
+        atomic_save_npz(out / FEATURES_FILE, {
+            "data": features.data, "indices": features.indices, "indptr": features.indptr,
+            "shape": np.asarray(features.shape, dtype=np.int64)})
+
+
+def _trial_data(out: Path, fingerprint: str, cache) -> tuple:
+    """The validation split (with ``fingerprint``) and item features of a search folder, kept
+    in the executor's ``cache`` between trials."""
+    import scipy.sparse as sp
+
+    from recsys_bench.splits import load_split
+
+    key = ("search", str(out), fingerprint)
+    if key not in cache:
+        split = load_split(out / VALIDATION_FILE)
+        if split.fingerprint != fingerprint:
+            raise UserError("the stored validation split is not the study's", path=out)
+        features = None
+        if (out / FEATURES_FILE).exists():
+            with np.load(out / FEATURES_FILE, allow_pickle=False) as npz:
+                features = sp.csr_matrix((npz["data"], npz["indices"], npz["indptr"]),
+                                         shape=tuple(npz["shape"]))
+        cache[key] = (split, features)
+        while len(cache) > _DATA_CACHED:
+            cache.popitem(last=False)
+    cache.move_to_end(key)
+    return cache[key]
+
+
+def run_trial_body(config: SearchConfig, out_dir: str, trial_id: int, setting: dict, *,
+                   cache) -> tuple[str, float | None, dict]:
+    """Train one search trial wherever an executor runs it, reporting to the stored study.
+
+    Parameters
+    ----------
+    config : SearchConfig
+        The search's config.
+    out_dir : str
+        The search folder (absolute where workers run elsewhere).
+    trial_id : int
+        The trial's storage id (``trial._trial_id``), asked for by the parent process.
+    setting : dict
+        The model setting sampled for it.
+    cache : collections.OrderedDict
+        The executor's cache: keeps the validation split between trials.
+
+    Returns
+    -------
+    tuple
+        The outcome (``"complete"``, ``"pruned"`` or ``"failed"``), the validation score
+        (None unless complete) and the attributes to store on the trial (``epochs``,
+        ``fit_seconds``, ``eval_seconds``, ``error``).
+    """
     import optuna
 
-    def objective(trial) -> float:
-        values = {d.name: d.suggest(trial) for d in config.space}
-        setting = config.setting(values)
-        trial.set_user_attr("setting", setting)
+    out = Path(out_dir)
+    storage = _storage(out)
+    try:
+        study = optuna.load_study(study_name=config.name, storage=storage,
+                                  sampler=optuna.samplers.RandomSampler(),
+                                  pruner=_pruner(config))
+        split, features = _trial_data(
+            out, study.user_attrs["fingerprints"]["validation_split"], cache)
+        return _train_trial(config, optuna.trial.Trial(study, trial_id), setting, split,
+                            features)
+    finally:
+        storage.engine.dispose()
 
-        def report(value, epoch, fit_s, eval_s, last):
-            trial.report(value, epoch)
-            if not last and trial.should_prune():
-                trial.set_user_attr("epochs", epoch)
-                trial.set_user_attr("fit_seconds", fit_s)
-                trial.set_user_attr("eval_seconds", eval_s)
-                raise optuna.TrialPruned(f"behind at epoch {epoch}")
 
-        try:
-            _, value, epochs, fit_s, eval_s = _train_and_score(
-                config, setting, data.validation, data.features, report)
-        except UserError as exc:
-            trial.set_user_attr("error", exc.message)
-            if "diverged" in exc.message:
-                return 0.0
-            raise
-        trial.set_user_attr("epochs", epochs)
-        trial.set_user_attr("fit_seconds", fit_s)
-        trial.set_user_attr("eval_seconds", eval_s)
-        return value
+def _train_trial(config: SearchConfig, trial, setting: dict, split, features) -> tuple:
+    import optuna
 
-    return objective
+    attrs: dict = {}
+
+    def report(value, epoch, fit_s, eval_s, last):
+        trial.report(value, epoch)
+        if not last and trial.should_prune():
+            attrs.update(epochs=epoch, fit_seconds=fit_s, eval_seconds=eval_s)
+            raise optuna.TrialPruned(f"behind at epoch {epoch}")
+
+    try:
+        _, value, epochs, fit_s, eval_s = _train_and_score(config, setting, split, features,
+                                                           report)
+    except optuna.TrialPruned:
+        return "pruned", None, attrs
+    except UserError as exc:
+        attrs["error"] = exc.message
+        return ("complete", 0.0, attrs) if "diverged" in exc.message else ("failed", None, attrs)
+    attrs.update(epochs=epochs, fit_seconds=fit_s, eval_seconds=eval_s)
+    return "complete", value, attrs
+
+
+def _run_trials(study, config: SearchConfig, out: Path, pool, todo: int, parallel: int,
+                progress=None) -> None:
+    """Ask for ``todo`` trials, run them on ``pool`` (``parallel`` at once) and tell their
+    outcomes; on any error of this process the running ones are told failed (interrupted)."""
+    from optuna.trial import TrialState
+
+    from recsys_bench.executors import Task
+    from recsys_bench.threads import resolve_threads
+
+    folder = str(out.resolve())
+    threads = resolve_threads(config.threads)
+    running: dict = {}
+    asked = 0
+    try:
+        while asked < todo or running:
+            while asked < todo and len(running) < parallel:
+                trial = study.ask()
+                asked += 1
+                setting = config.setting({d.name: d.suggest(trial) for d in config.space})
+                trial.set_user_attr("setting", setting)
+                key = f"search-{trial.number}"
+                running[key] = trial
+                pool.start(Task(key, run_trial_body, (config, folder, trial._trial_id, setting),
+                                threads=threads))
+            for done in pool.wait(60.0):
+                trial = running.pop(done.trial_id)
+                outcome, value, attrs = (done.result if done.status is None
+                                         else ("failed", None, {"error": done.error}))
+                for name, attr in attrs.items():
+                    trial.set_user_attr(name, attr)
+                if outcome == "complete":
+                    frozen = study.tell(trial, value)
+                else:
+                    frozen = study.tell(trial, state=TrialState.PRUNED if outcome == "pruned"
+                                        else TrialState.FAIL)
+                if progress is not None:
+                    progress(study, frozen)
+    except BaseException:
+        pool.close()
+        for trial in running.values():
+            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+        raise
+
+
+def _check_parallel(executor: str, parallel: int | None) -> None:
+    if parallel is None:
+        return
+    if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
+        raise UserError(f"--parallel must be a whole number >= 1, got {parallel!r}")
+    if executor == "inline" and parallel > 1:
+        raise UserError(f"the inline executor runs one trial at a time, not --parallel "
+                        f"{parallel}; use --executor processes or dask")
 
 
 def run_search(config_path: str | os.PathLike, out_dir: str | os.PathLike, trials: int, *,
-               quiet: bool = False, grid_run: str | os.PathLike | None = None) -> Path:
+               quiet: bool = False, grid_run: str | os.PathLike | None = None,
+               executor: str = "inline", scheduler: str | None = None,
+               parallel: int | None = None) -> Path:
     """Run (or continue) a Bayesian search until the study holds ``trials`` finished trials.
 
     Parameters
@@ -594,6 +769,14 @@ def run_search(config_path: str | os.PathLike, out_dir: str | os.PathLike, trial
     grid_run : path-like, optional
         A run folder of a grid over the same data (``configs/sketchfab-wrmf-grid.toml``): the
         report then compares its best test p@k and compute with the search's.
+    executor : {"inline", "processes", "dask"}
+        Where trials run (see the module docstring and :mod:`recsys_bench.executors`): this
+        process (default), local worker processes, or a Dask cluster.
+    scheduler : str, optional
+        The Dask scheduler's address (``tcp://HOST:8786``), for ``executor="dask"`` only.
+    parallel : int, optional
+        Trials at once (default: as many as the executor's thread budget holds at
+        ``search.threads`` each; 1 for ``inline``, which runs no more).
 
     Returns
     -------
@@ -604,14 +787,31 @@ def run_search(config_path: str | os.PathLike, out_dir: str | os.PathLike, trial
     ------
     UserError
         Bad config, a folder holding another search or other files, a data set or split that
-        cannot be loaded.
+        cannot be loaded, a bad ``parallel`` or an executor that cannot be set up (see
+        :func:`recsys_bench.executors.make`).
     """
+    from recsys_bench import executors
+
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise UserError(f"--trials must be a whole number >= 1, got {trials!r}")
+    _check_parallel(executor, parallel)
     config = load_search_config(config_path)
     out = Path(out_dir)
     if grid_run is not None and not Path(grid_run).is_dir():
         raise UserError("no such grid run folder", path=grid_run)
+    pool = executors.make(executor, out, scheduler=scheduler)
+    try:
+        return _search(config, out, trials, pool, parallel, quiet, grid_run)
+    finally:
+        pool.close()
+
+
+def _search(config: SearchConfig, out: Path, trials: int, pool, parallel: int | None,
+            quiet: bool, grid_run) -> Path:
+    from recsys_bench.threads import resolve_threads
+
+    if parallel is None:
+        parallel = max(1, min(pool.slots(None), pool.budget() // resolve_threads(config.threads)))
     _claim_folder(out, config)
     data = _prepare(config)
     storage = _storage(out)
@@ -628,17 +828,17 @@ def run_search(config_path: str | os.PathLike, out_dir: str | os.PathLike, trial
                         "fingerprints differ); use another --out", path=out)
     existing = study.get_trials(deepcopy=False)
     done = sum(_counted(t) for t in existing)
-    if existing:
-        study = _study(config, storage, n_existing=len(existing))
+    study = _study(config, storage, n_existing=len(existing), parallel=parallel)
     _enqueue_start(study, config, existing)
     todo = max(0, trials - done)
     t0 = time.perf_counter()
     if todo:
-        callbacks = [] if quiet else [_progress(trials, done)]
-        study.optimize(_objective(config, data), n_trials=todo, catch=(UserError,),
-                       callbacks=callbacks, gc_after_trial=False)
+        _save_trial_data(out, data)
+        _run_trials(study, config, out, pool, todo, min(parallel, todo),
+                    None if quiet else _progress(trials, done))
     study.set_user_attr("sessions", study.user_attrs.get("sessions", []) + [
-        {"trials_run": todo, "wall_seconds": round(time.perf_counter() - t0, 3)}])
+        {"trials_run": todo, "wall_seconds": round(time.perf_counter() - t0, 3),
+         "parallel": parallel, **pool.info()}])
     _final(config, data, study, out, quiet)
     from recsys_bench.gallery import write_gallery
 
@@ -985,11 +1185,15 @@ def _write_report(out: Path, config: SearchConfig, study, grid_run) -> Path:
 def command_search(args) -> int:
     """``recsys-bench search``: run or continue a search and print where its report is."""
     path = run_search(args.config, args.out, args.trials, quiet=args.quiet,
-                      grid_run=getattr(args, "grid_run", None))
+                      grid_run=getattr(args, "grid_run", None),
+                      executor=getattr(args, "executor", "inline"),
+                      scheduler=getattr(args, "scheduler", None),
+                      parallel=getattr(args, "parallel", None))
     if args.quiet:
         print(path)
     return 0
 
 
 __all__ = ["Dimension", "SearchConfig", "GridSummary", "load_search_config", "run_search",
+           "run_trial_body",
            "write_search_report", "grid_summary", "trial_table", "command_search"]
