@@ -304,6 +304,11 @@ def _dataset_sizes(store: _Store, df: pd.DataFrame) -> dict[str, dict]:
                 info.update(users=split.train.shape[0], items=split.train.shape[1],
                             evaluated=int(len(split.users)), test_likes=int(split.test.nnz))
                 break
+        meta = store.run_dir / "splits" / f"{dataset}.json"
+        if meta.exists():
+            features = json.loads(meta.read_text(encoding="utf-8")).get("features")
+            if features:
+                info["features"] = int(features)
         sizes[dataset] = info
     return sizes
 
@@ -527,7 +532,8 @@ def _dataset_section(doc: Document, figs: _Figures, store: _Store, dataset: str,
     if size:
         parts = [f"{size[key]:,} {label}" for key, label in
                  (("users", "users"), ("items", "items"), ("likes", "likes"),
-                  ("evaluated", "evaluated users"), ("test_likes", "test likes")) if key in size]
+                  ("evaluated", "evaluated users"), ("test_likes", "test likes"),
+                  ("features", "item features kept (tags and categories)")) if key in size]
         doc.para("; ".join(parts) + ".")
     mine = settings[settings["dataset"] == dataset]
     if mine.empty:

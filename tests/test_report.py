@@ -70,6 +70,7 @@ def _per_user_precision(split, top: np.ndarray) -> np.ndarray:
 def _build_run(run_dir) -> dict:
     """Write a consistent fake run folder; return per-user precisions for the hand checks."""
     (run_dir / "splits").mkdir(parents=True)
+    (run_dir / "splits" / "toy.json").write_text('{"features": 1234}')
     rows, per_user = [], {}
     for d, (dataset, (n_users, n_items, per, seeds)) in enumerate(DATASETS.items()):
         matrix = _likes(n_users, n_items, per, seed=d)
@@ -196,6 +197,7 @@ def test_thread_scaling_and_size_slope(report):
 
 def test_failed_trials_and_header(report):
     _, md, _ = report
+    assert "1,234 item features kept" in md.split("## Data set `toy`")[1].split("## ")[0]
     failed = md[md.index("## Failed trials"):]
     assert "MemoryError: cannot allocate 8 GiB" in failed and "| ease |" in failed
     assert md.startswith("# Report: fake-grid")
