@@ -1,8 +1,9 @@
 """`compare_runs` on run folders built by the real runner's trial code on a tiny experiment.
 
-Trials run in this process (``runner.run_trial``) rather than in worker processes, so a fixture
-can swap a model for a deliberately degraded one: a model whose users get each other's factors
-(worse ranking) or whose fits sleep (slower). ``compare`` must flag exactly that model.
+Trials run in this process (:func:`recsys_bench.testing.build_run`) rather than in worker
+processes, so a fixture can swap a model for a deliberately degraded one
+(:class:`recsys_bench.testing.Degraded`): a model whose users get each other's factors (worse
+ranking) or whose fits sleep (slower). ``compare`` must flag exactly that model.
 """
 
 from __future__ import annotations
@@ -10,17 +11,15 @@ from __future__ import annotations
 import functools
 import json
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from recsys_bench import models, runner
 from recsys_bench import results as store
 from recsys_bench.compare import compare_runs
-from recsys_bench.config import load_config
 from recsys_bench.errors import UserError
+from recsys_bench.testing import Degraded, build_run, scrambled_order
 
 TINY = """\
 [experiment]
@@ -60,60 +59,32 @@ MIN_SECONDS = 0.6
 SLEEP_S = 1.0
 
 
-class Degraded:
-    """A real model with a deliberate defect: slower fits, scrambled user factors, or a crash."""
-
-    def __init__(self, inner, *, sleep: float = 0.0, scramble: bool = False,
-                 crash: bool = False):
-        self.inner, self.sleep, self.scramble, self.crash = inner, sleep, scramble, crash
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def fit(self, train, **options):
-        if self.crash:
-            raise RuntimeError("deliberately broken")
-        self.inner.fit(train, **options)
-        time.sleep(self.sleep)
-
-    def fit_more(self, epochs):
-        self.inner.fit_more(epochs)
-        time.sleep(self.sleep)
-
-    def factors(self):
-        user_factors, item_factors = self.inner.factors()
-        if self.scramble:
-            user_factors = np.random.default_rng(0).permutation(user_factors)
-        return user_factors, item_factors
-
-    def scores(self, users):
-        user_factors, item_factors = self.factors()
-        return user_factors[users] @ item_factors.T
+def test_scrambled_order_moves_exactly_the_chosen_share():
+    order = scrambled_order(1000, 0.3)
+    assert sorted(order) == list(range(1000))
+    assert (order != np.arange(1000)).sum() == 300
+    assert (scrambled_order(10, 0.0) == np.arange(10)).all()
+    assert (scrambled_order(10, 1.0) != np.arange(10)).all()
+    with pytest.raises(UserError, match="scramble"):
+        scrambled_order(10, 1.5)
 
 
-def build_run(config: Path, out: Path, defects: dict | None = None) -> Path:
-    """A run folder as ``recsys-bench run`` lays it out, trials run in this process.
+def test_degraded_scores_agree_with_its_factors():
+    from recsys_bench import models
+    from recsys_bench.datasets import synthetic
 
-    ``defects`` maps a model name to the keyword arguments of :class:`Degraded`.
-    """
-    experiment = load_config(config)
-    out.mkdir(parents=True)
-    shutil.copy(config, out / "config.toml")
-    trials = runner.plan_trials(experiment, runner.prepare_splits(experiment, out))
-    real_get = models.get
-
-    def get(name, **params):
-        model = real_get(name, **params)
-        return Degraded(model, **defects[name]) if defects and name in defects else model
-
-    models.get = get
-    try:
-        for trial in trials:
-            store.write_trial(out, trial.trial_id, runner.run_trial(trial, out))
-    finally:
-        models.get = real_get
-    store.write_table(store.combine(list(store.read_trials(out).values())), out)
-    return out
+    train = synthetic.load(n_users=60, n_items=40, nnz=600, seed=0).matrix
+    model = Degraded(models.get("implicit-als", factors=4, iterations=2, num_threads=1,
+                                random_state=0), scramble=0.5)
+    model.fit(train)
+    users = np.arange(60)
+    user_factors, item_factors = model.factors()
+    np.testing.assert_allclose(model.scores(users), user_factors @ item_factors.T, rtol=1e-5)
+    plain = model.inner.scores(users)
+    moved = model.order != users
+    assert moved.sum() == 30
+    np.testing.assert_array_equal(model.scores(users)[~moved], plain[~moved])
+    assert not np.allclose(model.scores(users)[moved], plain[moved])
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +108,7 @@ def run_a_again(folder) -> Path:
 def run_degraded(folder) -> Path:
     """implicit-als ranks with scrambled user factors; popularity fits sleep."""
     return build_run(folder / "tiny.toml", folder / "degraded",
-                     {"implicit-als": {"scramble": True}, "popularity": {"sleep": SLEEP_S}})
+                     {"implicit-als": {"scramble": 1.0}, "popularity": {"sleep": SLEEP_S}})
 
 
 def flagged(result) -> set[tuple[str, str]]:
