@@ -94,7 +94,9 @@ def topk(scorer: Scorer, users: np.ndarray, k: int, *, exclude: sp.csr_matrix | 
     scorer : Recommender or callable
         ``scorer.scores(users_block)`` (or ``scorer(users_block)``) returns dense
         ``len(users_block) x n_items`` scores. The returned blocks are consumed: excluded entries
-        are overwritten with -inf.
+        are overwritten with -inf. A model whose ``factors()`` gives ``(U, V)`` is ranked from
+        them by :func:`factor_topk` (the same lists, usually much faster) unless ``block_size``
+        is given.
     users : array of int
         The users (row ids) to rank for, in output order.
     k : int
@@ -118,6 +120,15 @@ def topk(scorer: Scorer, users: np.ndarray, k: int, *, exclude: sp.csr_matrix | 
     k = check_k(k, None if exclude is None else exclude.shape[1])
     exclude = None if exclude is None else sp.csr_matrix(exclude)
     out = np.full((len(users), k), -1, dtype=np.int32)
+    factors = scorer.factors() if hasattr(scorer, "factors") and block_size is None else None
+    if factors is not None:
+        user_factors, item_factors = (np.asarray(f) for f in factors)
+        if exclude is not None and exclude.shape[1] != item_factors.shape[0]:
+            raise UserError(f"exclude has {exclude.shape[1]} items but the model "
+                            f"{item_factors.shape[0]}")
+        return factor_topk(user_factors[users], item_factors, check_k(k, len(item_factors)),
+                           exclude=None if exclude is None else rows_of(exclude, users),
+                           num_threads=threads_of(scorer, num_threads))
 
     def work(start: int, stop: int) -> np.ndarray:
         block = users[start:stop]

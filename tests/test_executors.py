@@ -9,7 +9,7 @@ import dask
 import distributed
 import pandas as pd
 import pytest
-from test_runner import KEY, TINY, write
+from test_runner import KEY, TINY, no_report, write  # noqa: F401 (no_report is autouse)
 
 from recsys_bench import executors, runner
 from recsys_bench.cli import main
@@ -21,13 +21,6 @@ GRID = TINY.replace("seeds = [0, 1]", "seeds = [0]").replace("warmup = 1", "warm
 METRICS = ["precision_at_k", "recall_at_k", "mse"]
 SAME = ["dataset", "seed", "model", "params", "trial_id", "threads", "epoch", "subset", "status",
         *METRICS]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def no_report():
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(runner, "_write_report", lambda run_dir, quiet: None)
-        yield
 
 
 @pytest.fixture(scope="module")
