@@ -6,9 +6,9 @@ import sys
 import time
 
 import dask
-import distributed
 import pandas as pd
 import pytest
+from dask_cluster import local_cluster
 from test_runner import KEY, TINY, no_report, write  # noqa: F401 (no_report is autouse)
 
 from recsys_bench import executors, runner
@@ -36,10 +36,7 @@ def inline_table(config):
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  protocol="tcp", host="127.0.0.1",
-                                  dashboard_address="127.0.0.1:0",
-                                  resources={"threads": 1}) as local:
+    with local_cluster(2) as local:
         yield local
 
 
@@ -135,9 +132,7 @@ def test_an_unreachable_scheduler_is_a_quick_user_error(config, tmp_path):
 
 
 def test_workers_without_a_threads_resource_are_refused(config, tmp_path):
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                  protocol="tcp", host="127.0.0.1",
-                                  dashboard_address="127.0.0.1:0") as plain:
+    with local_cluster(1, threads=None) as plain:
         with pytest.raises(UserError, match="resources \"threads=N\""):
             runner.run(config, tmp_path / "run", quiet=True, executor="dask",
                        scheduler=plain.scheduler_address)

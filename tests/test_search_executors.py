@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-import distributed
 import pandas as pd
 import pytest
+from dask_cluster import local_cluster
 from test_search import BAD, GOOD, _trials, write_config
 from test_similarity import write_topic_likes
 
@@ -134,10 +134,7 @@ def test_the_command_line_reports_a_bad_combination_in_one_line(config, tmp_path
 
 
 def test_a_local_dask_cluster_runs_the_search(config):
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  protocol="tcp", host="127.0.0.1",
-                                  dashboard_address="127.0.0.1:0",
-                                  resources={"threads": 1}) as cluster:
+    with local_cluster(2) as cluster:
         out = config.parent / "dask"
         search.run_search(config, out, TRIALS, quiet=True, executor="dask",
                           scheduler=cluster.scheduler_address)
