@@ -365,10 +365,13 @@ def factor_topk(user_factors: np.ndarray, item_factors: np.ndarray, k: int, *,
         shape=(n_users, n_items))
 
     def full(start: int, stop: int) -> None:
-        scores = _float32_product(users[start:stop], items)
-        if excluded is not None:
-            scores = exclude_in_place(scores, excluded, np.arange(start, stop))
-        out[start:stop] = topk_block(scores, k)
+        step = block_size_for(n_items)
+        for lo in range(start, stop, step):
+            hi = min(lo + step, stop)
+            scores = _float32_product(users[lo:hi], items)
+            if excluded is not None:
+                scores = exclude_in_place(scores, excluded, np.arange(lo, hi))
+            out[lo:hi] = topk_block(scores, k)
 
     with single_threaded_blas():
         ranker = _NormPruning(users, items, k, excluded, full)
