@@ -12,7 +12,6 @@ which skips the items whose norm bound cannot reach a list and gives the same li
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,8 +22,8 @@ from recsys_bench.metrics import (RANKING_METRICS, auc_of_ranked, check_metrics,
                                   mse_block, mse_closed_form, nanmean, rank_rows,
                                   ranking_metrics)
 from recsys_bench.splits import Split
-from recsys_bench.topk import (block_size_for, check_block_size, check_k, exclude_in_place,
-                               factor_topk, rows_of, run_blocks, score_block,
+from recsys_bench.topk import (FactorProducts, block_size_for, check_block_size, check_k,
+                               exclude_in_place, factor_topk, rows_of, run_blocks, score_block,
                                single_threaded_blas, threads_of, topk_block)
 
 METRICS = (*RANKING_METRICS, "auc", "coverage", "mse")
@@ -59,35 +58,6 @@ class EvalResult:
     top: np.ndarray
     per_user: dict
     means: dict
-
-
-class _FactorScores:
-    """``U[users] @ V.T`` as float32 for a range of evaluated users, into per-thread buffers.
-
-    Computed in the factors' precision and then rounded to float32, exactly as the adapters'
-    ``scores`` do, so rankings (ties included) match ``topk(model, ...)``. The returned block
-    is overwritten by the next call from the same thread.
-    """
-
-    def __init__(self, user_factors: np.ndarray, item_factors: np.ndarray, block_size: int):
-        dtype = np.result_type(user_factors.dtype, item_factors.dtype, np.float32)
-        self.user_factors = np.ascontiguousarray(user_factors, dtype=dtype)
-        self.item_factors_t = np.ascontiguousarray(item_factors, dtype=dtype).T
-        self.shape = (block_size, item_factors.shape[0])
-        self.local = threading.local()
-
-    def __call__(self, start: int, stop: int) -> np.ndarray:
-        if getattr(self.local, "buffers", None) is None:
-            dtypes = {np.dtype(np.float32), self.user_factors.dtype}
-            self.local.buffers = {d: np.empty(self.shape, dtype=d) for d in dtypes}
-        buffers = self.local.buffers
-        product = np.matmul(self.user_factors[start:stop], self.item_factors_t,
-                            out=buffers[self.user_factors.dtype][:stop - start])
-        if product.dtype == np.float32:
-            return product
-        out = buffers[np.dtype(np.float32)][:stop - start]
-        np.copyto(out, product, casting="same_kind")
-        return out
 
 
 def _subsets(values) -> tuple[str, ...]:
@@ -192,7 +162,10 @@ def _score_pass(model, factors, split, users, truth, excluded, k, metrics, per_u
             per_user[s]["mse"] = np.full(len(users), np.nan)
     train = sp.csr_matrix(split.train)
     if factors is not None:
-        scores_of = _FactorScores(*factors, block_size)
+        products = FactorProducts(*factors)
+
+        def scores_of(start: int, stop: int) -> np.ndarray:
+            return products(slice(start, stop))
     else:
         threads = 1
 

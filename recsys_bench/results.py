@@ -7,7 +7,7 @@ Layout (documented column by column in ``docs/results-columns.md``)::
     splits/                <dataset>-seed<N>.npz, <dataset>-features.npz, <dataset>.json
     trials/<id>.parquet    the rows of one finished (or failed) trial
     raw/<id>.npz           evaluated users and top-k ids at every checkpoint and subset
-    results.parquet/.csv   all trial rows, rewritten after every finished trial
+    results.parquet/.csv   all trial rows, rewritten as trials finish (at most ~1% of a core)
 
 Every file is written to a temporary name in its own folder and renamed into place, so a reader
 (or a crash) never sees half a file.

