@@ -248,8 +248,9 @@ def _better(score: float | None, than: float) -> bool:
 
 
 def _group(run_dir, dataset: str, model: str, tagged: bool) -> list[SavedEntry]:
-    return [e for e in saved_models(run_dir) if str(e.meta.get("dataset", "")) == dataset
-            and e.model == model and e.has_tags == tagged]
+    return [e for e in saved_models(run_dir, table_scores=False)
+            if str(e.meta.get("dataset", "")) == dataset and e.model == model
+            and e.has_tags == tagged]
 
 
 def prune_saved_models(run_dir: str | os.PathLike, keep: int = 1) -> list[Path]:
@@ -545,15 +546,19 @@ def _test_scores(run_dir: Path) -> dict[str, tuple[float, int]]:
             zip(last["trial_id"], last["precision_at_k"], last["k"], strict=True)}
 
 
-def saved_models(run_dir: str | os.PathLike) -> list[SavedEntry]:
+def saved_models(run_dir: str | os.PathLike, *, table_scores: bool = True
+                 ) -> list[SavedEntry]:
     """Saved models of a run, best test precision@k first (unknown scores last).
 
     A model's score is its trial's test precision@k at the last checkpoint in the results table,
-    else the ``score`` stored in its ``meta``.
+    else the ``score`` stored in its ``meta``. With ``table_scores=False`` only the stored
+    ``score`` is used: that is how the runner's workers rank models while a run is going, since
+    the table may trail the finished trials and rebuilding it from ``trials/`` after every trial
+    cost seconds per trial in the 180-trial grid.
     """
     run_dir = Path(run_dir)
     files = sorted((run_dir / MODELS_DIR).glob("*.npz"))
-    scores = _test_scores(run_dir) if files else {}
+    scores = _test_scores(run_dir) if files and table_scores else {}
     entries = []
     for path in files:
         found = _read_meta(path)

@@ -206,6 +206,21 @@ def test_save_run_model_uses_the_runs_vocabulary_and_keeps_the_best(tmp_path, to
     assert sorted(p.stem for p in removed) == ["a", "b"]
 
 
+def test_saving_during_a_run_never_reads_the_result_table(tmp_path, topic_data, monkeypatch):
+    # Rebuilding the table from trials/ after every trial made a 180-trial grid's workers
+    # spend seconds per trial; the stored scores rank the saved models instead.
+    def no_table(run_dir):
+        raise AssertionError("save_run_model read the result table")
+
+    monkeypatch.setattr(similarity, "_test_scores", no_table)
+    als = models.get("implicit-als", factors=4, iterations=2, num_threads=1)
+    als.fit(topic_data.matrix)
+    for trial, score in (("t1", 0.2), ("t2", 0.1), ("t3", 0.3)):
+        similarity.save_run_model(tmp_path, als, dataset="topics", trial_id=trial, score=score,
+                                  keep=1)
+    assert [p.stem for p in (tmp_path / "models").glob("*.npz")] == ["t3"]
+
+
 def test_commands_print_names_and_tags(run_dir, topic_data, capsys):
     args = argparse.Namespace(run=str(run_dir), model="lightfm-warp", item=_mid(0), n=3, trial=None,
                               tag="racecar")
