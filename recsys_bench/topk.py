@@ -396,7 +396,7 @@ class FactorProducts:
     adapters' ``scores`` do, so rankings (ties included) match ranking ``scores``. Each block is
     written into a buffer of the calling thread and is overwritten by that thread's next call:
     a fresh 16 MB array per block costs more in page faults than the product itself at small
-    factor counts (measured: 0.13 s vs 0.05 s for 3,053 users x 25,847 items at f=10).
+    factor counts (measured here: 0.13 s vs 0.06 s for 3,053 users x 25,847 items at f=10).
     """
 
     def __init__(self, users: np.ndarray, items: np.ndarray):
