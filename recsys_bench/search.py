@@ -49,8 +49,11 @@ With ``processes`` and ``dask`` a trial whose worker dies (a crash, an out-of-me
 whose body raises an unexpected error is stored as failed (it counts, with its error) and the
 search goes on; ``inline`` lets such an error end the session, as a debugger wants. A trial
 cut short by Ctrl-C (or any error of this process) is stored as failed without an error: it is
-"interrupted", not counted, and a rerun replaces it. There is no per-trial timeout. With
-``dask`` the search folder must be on a filesystem that every worker sees at the same path, with
+"interrupted", not counted, and a rerun replaces it. ``timeout_s`` (optional) stops a trial
+that runs longer (counted from its start, a worker's start-up included) and stores it as failed
+with that error; ``processes`` kills its worker, ``dask`` cancels its task (a task already
+running finishes in the background and its result is dropped), and ``inline`` cannot stop a
+trial, so there it has no effect. With ``dask`` the search folder must be on a filesystem that every worker sees at the same path, with
 working file locks (SQLite), and workers declare a ``threads`` resource as for the runner.
 
 The output folder holds ``config.toml`` (the config as run), ``search.db``, ``search.md`` (the
@@ -84,6 +87,7 @@ Config (TOML)::
     startup_trials = 10                          # random trials before TPE models the space
     report_every = 10                            # epochs between pruning checks
     pruner = { kind = "median", startup_trials = 5, warmup_epochs = 10 }
+    timeout_s = 3600                             # optional: stop a longer trial (failed)
     start = [{ epochs = 168, learning_rate = 0.0913, no_components = 104, alpha = 2.35e-4 }]
     [search.space]
     epochs = { low = 1, high = 260 }             # integers: an integer parameter
@@ -136,7 +140,7 @@ _DATASET = {"name", "options"}
 _SPLIT = {"kind", "seed", "validation_seed", "options"}
 _EVALUATION = {"k", "exclude_train", "objective"}
 _SEARCH = {"model", "params", "threads", "seed", "startup_trials", "report_every", "pruner",
-           "start", "space", "derived"}
+           "start", "space", "derived", "timeout_s"}
 _DIMENSION = {"low", "high", "log", "step", "type", "choices"}
 _PRUNER = {"median": {"kind", "startup_trials", "warmup_epochs"},
            "halving": {"kind", "min_epochs", "reduction_factor"}, "none": {"kind"}}
@@ -208,6 +212,7 @@ class SearchConfig:
     raw: dict = field(repr=False)
     source: str = field(repr=False)
     path: Path | None = None
+    timeout_s: float | None = None
 
     def setting(self, values: dict) -> dict:
         """Model setting (config-level, ``features`` included) of the sampled ``values``."""
@@ -358,6 +363,11 @@ class _Parser:
         sampler_seed = self.integer(search.get("seed", 0), "search.seed", 0)
         startup = self.integer(search.get("startup_trials", 10), "search.startup_trials", 0)
         report_every = self.integer(search.get("report_every", 10), "search.report_every", 1)
+        timeout_s = search.get("timeout_s")
+        if timeout_s is not None and (isinstance(timeout_s, bool)
+                                      or not isinstance(timeout_s, (int, float))
+                                      or not 0 < timeout_s < math.inf):
+            self.fail("search.timeout_s", f"must be a number of seconds > 0, got {timeout_s!r}")
         pruner = search.get("pruner", {"kind": "median"})
         if isinstance(pruner, str):
             pruner = {"kind": pruner}
@@ -417,7 +427,8 @@ class _Parser:
             model=model, params=dict(params), threads=threads, seed=sampler_seed,
             startup_trials=startup, report_every=report_every, pruner=pruner, space=space,
             derived=dict(derived), start=tuple(start), epoch_key=epoch_key, raw=self.raw,
-            source=source, path=self.path)
+            source=source, path=self.path,
+            timeout_s=None if timeout_s is None else float(timeout_s))
         low = {d.name: d.corners()[0] for d in space}
         corners = [low, {d.name: d.corners()[-1] for d in space}, *({**low, **p} for p in start)]
         for values in corners:
@@ -706,8 +717,24 @@ def _run_trials(study, config: SearchConfig, out: Path, pool, todo: int, paralle
 
     folder = str(out.resolve())
     threads = resolve_threads(config.threads)
+    limit = config.timeout_s if config.timeout_s is not None else math.inf
     running: dict = {}
+    started: dict[str, float] = {}
     asked = 0
+
+    def finish(key: str, outcome: str, value, attrs: dict) -> None:
+        trial = running.pop(key)
+        del started[key]
+        for name, attr in attrs.items():
+            trial.set_user_attr(name, attr)
+        if outcome == "complete":
+            frozen = study.tell(trial, value)
+        else:
+            frozen = study.tell(trial, state=TrialState.PRUNED if outcome == "pruned"
+                                else TrialState.FAIL)
+        if progress is not None:
+            progress(study, frozen)
+
     try:
         while asked < todo or running:
             while asked < todo and len(running) < parallel:
@@ -717,21 +744,18 @@ def _run_trials(study, config: SearchConfig, out: Path, pool, todo: int, paralle
                 trial.set_user_attr("setting", setting)
                 key = f"search-{trial.number}"
                 running[key] = trial
+                started[key] = time.monotonic()
                 pool.start(Task(key, run_trial_body, (config, folder, trial._trial_id, setting),
                                 threads=threads))
-            for done in pool.wait(60.0):
-                trial = running.pop(done.trial_id)
-                outcome, value, attrs = (done.result if done.status is None
-                                         else ("failed", None, {"error": done.error}))
-                for name, attr in attrs.items():
-                    trial.set_user_attr(name, attr)
-                if outcome == "complete":
-                    frozen = study.tell(trial, value)
-                else:
-                    frozen = study.tell(trial, state=TrialState.PRUNED if outcome == "pruned"
-                                        else TrialState.FAIL)
-                if progress is not None:
-                    progress(study, frozen)
+            first_deadline = min(started.values(), default=math.inf) + limit
+            for done in pool.wait(min(60.0, max(0.0, first_deadline - time.monotonic()) + 0.05)):
+                if done.trial_id in running:         # not a late result of a timed-out trial
+                    finish(done.trial_id, *(done.result if done.status is None
+                                            else ("failed", None, {"error": done.error})))
+            for key in [k for k, t0 in started.items() if time.monotonic() - t0 > limit]:
+                how = pool.cancel(key)
+                finish(key, "failed", None,
+                       {"error": f"exceeded timeout_s = {limit:g} and {how}"})
     except BaseException:
         pool.close()
         for trial in running.values():

@@ -175,6 +175,8 @@ def test_grid_headline(tmp_path, data_dir):
     (dict(model="nosuch"), "search.model: unknown value 'nosuch'"),
     (dict(space="no_components = { low = 0, high = 5 }", start=()), "no_components must be"),
     (dict(pruner='{ kind = "median", n = 1 }'), "search.pruner.n: unknown key"),
+    (dict(extra="timeout_s = 0\n"), "search.timeout_s: must be a number of seconds > 0"),
+    (dict(extra='timeout_s = "1h"\n'), "search.timeout_s: must be a number of seconds > 0"),
 ])
 def test_bad_configs_are_one_line_user_errors(tmp_path, data_dir, change, message):
     path = write_config(tmp_path / "bad.toml", data_dir, **change)

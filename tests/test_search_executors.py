@@ -113,6 +113,19 @@ def test_a_lost_trial_counts_as_failed_and_the_search_goes_on(config, tmp_path, 
     assert table.loc[0, "state"] == "fail" and table.loc[0, "error"] == "worker died"
 
 
+def test_a_trial_past_timeout_s_is_killed_and_counts_as_failed(tmp_path):
+    write_topic_likes(tmp_path)
+    config = write_config(tmp_path / "s.toml", tmp_path, extra="timeout_s = 0.01\n")
+    assert search.load_search_config(config).timeout_s == 0.01
+    out = tmp_path / "out"
+    search.run_search(config, out, 2, quiet=True, executor="processes", parallel=1)
+    assert [state for _, state, _, _ in _trials(out)] == ["FAIL", "FAIL"]
+    table = pd.read_csv(out / "search.csv")
+    assert (table["error"] == "exceeded timeout_s = 0.01 and was killed").all()
+    summary = json.loads((out / "search.json").read_text())
+    assert summary["trials"] == 2 and summary["final"] is None
+
+
 @pytest.mark.parametrize("options, message", [
     (dict(executor="threads"), "unknown executor 'threads'"),
     (dict(executor="processes", scheduler="tcp://127.0.0.1:1"), "only for the dask executor"),
