@@ -53,8 +53,9 @@ cut short by Ctrl-C (or any error of this process) is stored as failed without a
 that runs longer (counted from its start, a worker's start-up included) and stores it as failed
 with that error; ``processes`` kills its worker, ``dask`` cancels its task (a task already
 running finishes in the background and its result is dropped), and ``inline`` cannot stop a
-trial, so there it has no effect. With ``dask`` the search folder must be on a filesystem that every worker sees at the same path, with
-working file locks (SQLite), and workers declare a ``threads`` resource as for the runner.
+trial, so there it has no effect. With ``dask`` the search folder must be on a filesystem that
+every worker sees at the same path, with working file locks (SQLite), and workers declare a
+``threads`` resource as for the runner.
 
 The output folder holds ``config.toml`` (the config as run), ``search.db``, ``search.md`` (the
 report), ``search.json`` (its figures), ``search.csv`` (one row per trial),
