@@ -395,8 +395,8 @@ class FactorProducts:
     The product is computed in the factors' precision and rounded to float32, exactly as the
     adapters' ``scores`` do, so rankings (ties included) match ranking ``scores``. Each block is
     written into a buffer of the calling thread and is overwritten by that thread's next call:
-    a fresh 16 MB array per block costs more in page faults than the product itself at small
-    factor counts (measured here: 0.13 s vs 0.06 s for 3,053 users x 25,847 items at f=10).
+    a fresh 16 MB array per block can cost more in page faults than the product itself at small
+    factor counts.
     """
 
     def __init__(self, users: np.ndarray, items: np.ndarray):
