@@ -12,6 +12,7 @@ which skips the items whose norm bound cannot reach a list and gives the same li
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +51,10 @@ class EvalResult:
         coverage.
     means : dict of str to float
         NaN-ignoring means of ``per_user``, plus ``coverage``.
+    rank_seconds : float or None
+        Seconds spent computing ``top`` when it was ranked on its own (a factor model's lists,
+        no AUC asked for): the cost of recommending to these users. None when the lists came
+        out of the shared scoring pass, where ranking is not timed apart.
     """
 
     subset: str
@@ -58,6 +63,7 @@ class EvalResult:
     top: np.ndarray
     per_user: dict
     means: dict
+    rank_seconds: float | None = None
 
 
 def _subsets(values) -> tuple[str, ...]:
@@ -122,8 +128,9 @@ def evaluate(model, split: Split, *, k: int = 5, exclude_train: bool = True,
             gram = items64.T @ items64
             for s in subsets:
                 per_user[s]["mse"] = mse_closed_form(users64, items64, truth[s], gram=gram)
-        tops = _score_pass(model, factors, split, users, truth, excluded, k, metrics, per_user,
-                           wants_top, block_size or block_size_for(n_items), threads)
+        tops, rank_seconds = _score_pass(model, factors, split, users, truth, excluded, k,
+                                         metrics, per_user, wants_top,
+                                         block_size or block_size_for(n_items), threads)
 
     results = {}
     for s in subsets:
@@ -135,25 +142,32 @@ def evaluate(model, split: Split, *, k: int = 5, exclude_train: bool = True,
         means["coverage"] = coverage(top, n_items)
         results[s] = EvalResult(subset=s, k=k, exclude_train=bool(exclude_train), top=top,
                                 per_user={m: values[m] for m in metrics if m in values},
-                                means={m: means[m] for m in metrics if m in means})
+                                means={m: means[m] for m in metrics if m in means},
+                                rank_seconds=rank_seconds.get(excluded[s]))
     return results
 
 
 def _score_pass(model, factors, split, users, truth, excluded, k, metrics, per_user, wants_top,
-                block_size, threads) -> dict[bool, np.ndarray]:
+                block_size, threads) -> tuple[dict[bool, np.ndarray], dict[bool, float]]:
     """Score each block of users once and fill top-k lists, AUC and dense MSE from it.
 
-    ``factors`` is None or ``(U[users], V)``. Returns the top-k lists keyed by "train items
-    excluded" and fills ``per_user`` in place. The list without exclusion is computed first,
+    ``factors`` is None or ``(U[users], V)``. Returns the top-k lists and the seconds spent on
+    each list where it was ranked on its own, both keyed by "train items excluded", and fills
+    ``per_user`` in place. In the shared pass the list without exclusion is computed first,
     then -inf is written over the train items for the list with exclusion.
     """
     variants = sorted(set(excluded.values())) if wants_top else []
     dense_mse = factors is None and "mse" in metrics
     if not (variants or "auc" in metrics or dense_mse):
-        return {}
+        return {}, {}
     if factors is not None and "auc" not in metrics:
-        return {v: factor_topk(*factors, k, exclude=rows_of(split.train, users) if v else None,
-                               num_threads=threads) for v in variants}
+        tops, seconds = {}, {}
+        for v in variants:
+            start = time.perf_counter()
+            tops[v] = factor_topk(*factors, k, exclude=rows_of(split.train, users) if v else None,
+                                  num_threads=threads)
+            seconds[v] = time.perf_counter() - start
+        return tops, seconds
     tops = {v: np.full((len(users), k), -1, dtype=np.int32) for v in variants}
     for s in per_user:
         if "auc" in metrics:
@@ -191,4 +205,4 @@ def _score_pass(model, factors, split, users, truth, excluded, k, metrics, per_u
             tops[True][start:stop] = topk_block(exclude_in_place(scores, train, block), k)
 
     run_blocks(work, 0, len(users), block_size, threads)
-    return tops
+    return tops, {}

@@ -689,11 +689,14 @@ def _measure(trial: Trial, run_dir: Path, cache: OrderedDict, started_at: str) -
             warm.fit(split.train, item_features=features, epochs=1 if continues else None)
             del warm
         model, curve = _train(trial, params, split, features, on_checkpoint)
-        exclude = split.train if trial.exclude_train else None
-        start = time.perf_counter()
-        topk(model, split.users, trial.k, exclude=exclude)
-        users_per_s = len(split.users) / max(time.perf_counter() - start, 1e-12)
         final = evaluations[-1][2].get("test") if evaluations else None
+        rank_seconds = final.rank_seconds if final is not None else None
+        if rank_seconds is None:
+            start = time.perf_counter()
+            topk(model, split.users, trial.k,
+                 exclude=split.train if trial.exclude_train else None)
+            rank_seconds = time.perf_counter() - start
+        users_per_s = len(split.users) / max(rank_seconds, 1e-12)
         save_run_model(run_dir, model, dataset=trial.dataset, trial_id=trial.trial_id,
                        item_features=all_features, k=trial.k, keep=1,
                        score=final.means.get("precision") if final else None,

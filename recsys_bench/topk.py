@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 from typing import Callable, Union
 
 import numpy as np
@@ -428,7 +429,7 @@ class _NormPruning:
     """The chunked, norm-bounded ranking of :func:`factor_topk` over blocks of users."""
 
     SAMPLE = 64
-    CHUNK_COST = 1.5
+    CHUNK_COST = 1.2
 
     def __init__(self, users, items, k, excluded, full):
         self.users, self.k, self.excluded, self.full = users, k, excluded, full
@@ -439,7 +440,7 @@ class _NormPruning:
         user_norms = np.sqrt(np.einsum("ij,ij->i", users, users, dtype=np.float64))
         self.user_norms = user_norms
         self.order = np.argsort(-item_norms, kind="stable")
-        self.products = FactorProducts(users, items[self.order])
+        self.items = items
         self.position = np.empty(n_items, dtype=np.int64)
         self.position[self.order] = np.arange(n_items)
         # A float32 dot product of length f errs by at most about f * eps * |x| |y|.
@@ -459,11 +460,16 @@ class _NormPruning:
         if not self.finite or self.huge or len(self.edges) <= 2 or not len(self.users):
             return False
         pick = np.unique(np.linspace(0, len(self.users) - 1, self.SAMPLE).astype(np.int64))
-        kth = _kth_of(self.products(pick), self.k)
+        kth = _kth_of(FactorProducts(self.users[pick], self.items)(slice(None)), self.k)
         bounds = self.user_norms[pick, None] * self.ceiling[None, self.edges[1:-1]]
         still_active = np.concatenate([[1.0], (kth[:, None] <= bounds).mean(axis=0)])
         needed = float(still_active @ np.diff(self.edges))
         return needed * self.CHUNK_COST < self.n_items
+
+    @cached_property
+    def products(self) -> FactorProducts:
+        """Score blocks against the items in norm order (built only when pruning is used)."""
+        return FactorProducts(self.users, self.items[self.order])
 
     def rank(self, start: int, stop: int) -> None:
         """Rank users ``start:stop`` chunk by chunk until each is certain."""
@@ -482,7 +488,11 @@ class _NormPruning:
                 break
 
     def _merge(self, rows: np.ndarray, lo: int, hi: int) -> bool:
-        """Fold items ``lo:hi`` (norm order) into the lists of ``rows``; False on a tie flood."""
+        """Fold items ``lo:hi`` (norm order) into the lists of ``rows``; False on a tie flood.
+
+        The candidates are the scores reaching a row's current k-th best; in the first chunk,
+        or when too many reach it, the chunk's own k-th best raises that threshold first.
+        """
         k = self.k
         scores = self.products(rows, lo, hi)
         if self.excluded is not None:
@@ -491,10 +501,16 @@ class _NormPruning:
             here = (cols >= lo) & (cols < hi)
             scores[at[here], cols[here] - lo] = -np.inf
         best_scores, best_items = self.best_scores[rows], self.best_items[rows]
-        kth = np.fmax(_kth_of(scores, k), best_scores[:, -1])
-        at, cols = _nonzero(scores >= kth[:, None])
-        if at.size > len(rows) * (4 * k + 64):
-            return False
+        limit = len(rows) * (4 * k + 64)
+        kth = np.fmax(best_scores[:, -1], -np.finfo(np.float32).max)
+        if lo > 0:
+            at, cols = _nonzero(scores >= kth[:, None])
+        if lo == 0 or at.size > limit:
+            if scores.shape[1] >= k:
+                kth = np.fmax(_kth_largest(scores, k), kth)
+            at, cols = _nonzero(scores >= kth[:, None])
+            if at.size > limit:
+                return False
         old_at, old_slot = np.nonzero(best_items >= 0)
         cand_at = np.concatenate([at, old_at])
         cand_items = np.concatenate([self.order[cols + lo], best_items[old_at, old_slot]])

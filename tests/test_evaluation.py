@@ -86,6 +86,22 @@ def test_one_scoring_pass_serves_both_subsets_without_exclusion(setup):
     assert closed.top.shape == (len(split.users), 0)
 
 
+def test_rank_seconds_time_only_lists_ranked_on_their_own(setup, monkeypatch):
+    import recsys_bench.evaluation as evaluation
+
+    split, model = setup
+    clock = iter(range(0, 1000, 7))
+    monkeypatch.setattr(evaluation.time, "perf_counter", lambda: float(next(clock)))
+    alone = evaluate(model, split, k=5, exclude_train=True, subsets=("train", "test"),
+                     metrics=("precision", "mse"))
+    assert alone["train"].rank_seconds == alone["test"].rank_seconds == 7.0
+    shared = evaluate(model, split, k=5, exclude_train=True, subsets=("train", "test"),
+                      metrics=("precision", "auc"))
+    assert shared["train"].rank_seconds is None and shared["test"].rank_seconds is None
+    unranked = evaluate(model, split, subsets=("test",), metrics=("mse",))["test"]
+    assert unranked.rank_seconds is None
+
+
 def test_factor_models_are_not_scored_for_mse_alone(setup):
     split, model = setup
     model.score_calls = 0

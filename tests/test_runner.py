@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from recsys_bench import runner
+from recsys_bench.config import load_config
 from recsys_bench.errors import UserError
 from recsys_bench.results import raw_path, read_raw, read_results, read_run_info
 
@@ -125,6 +126,24 @@ def test_table_layout_and_provenance(clean_run):
     assert info["sessions"][-1]["trials_run"] == 6
     csv = pd.read_csv(clean_run / "results.csv")
     assert len(csv) == len(df) and list(csv.columns) == list(df.columns)
+
+
+def test_recommend_speed_reuses_the_last_ranking_of_factor_models(tmp_path, monkeypatch):
+    import recsys_bench.topk
+
+    experiment = load_config(write(tmp_path, TINY))
+    prepared = runner.prepare_splits(experiment, tmp_path)
+    als = next(t for t in runner.plan_trials(experiment, prepared) if t.model == "implicit-als")
+    with_auc = dataclasses.replace(als, metrics=(*als.metrics, "auc"))
+    separate = []
+    original = recsys_bench.topk.topk
+    monkeypatch.setattr(recsys_bench.topk, "topk",
+                        lambda *args, **kwargs: separate.append(1) or original(*args, **kwargs))
+    for trial, passes in ((als, 0), (with_auc, 1)):
+        separate.clear()
+        rows = runner.run_trial(trial, tmp_path)
+        assert (rows["status"] == "ok").all() and (rows["recommend_users_per_s"] > 0).all()
+        assert len(separate) == passes, trial.metrics
 
 
 def test_raw_top_k_recomputes_the_table(clean_run):

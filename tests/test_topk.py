@@ -157,7 +157,8 @@ def _full_topk(users, items, k, exclude=None):
 
 @pytest.mark.parametrize("pruned", [True, False])
 @pytest.mark.parametrize("seed,k,f,dtype", [(0, 5, 8, np.float32), (1, 1, 3, np.float32),
-                                            (2, 20, 16, np.float64), (3, 5, 64, np.float32)])
+                                            (2, 20, 16, np.float64), (3, 5, 64, np.float32),
+                                            (4, 3000, 8, np.float64)])
 def test_factor_topk_equals_ranking_the_full_product(monkeypatch, pruned, seed, k, f, dtype):
     monkeypatch.setattr(_NormPruning, "pays", lambda self: pruned)
     users, items = _factors(seed, f=f, dtype=dtype)
@@ -184,6 +185,21 @@ def test_factor_topk_ties_duplicates_and_zero_users(monkeypatch):
     items[3000:3010] = items[0]
     users[:8] = 0.0
     np.testing.assert_array_equal(factor_topk(users, items, 5), _full_topk(users, items, 5))
+
+
+def test_a_later_chunk_above_the_running_list_is_ranked_exactly():
+    # The longest items point away from the users, so the lists after the first chunk are poor
+    # and a whole later chunk beats them: its own k-th best must become the threshold.
+    rng = np.random.default_rng(8)
+    users = np.abs(rng.normal(size=(40, 4))).astype(np.float32)
+    items = np.abs(rng.normal(size=(9000, 4))).astype(np.float32)
+    items[:3000] *= -10.0
+    ranker = _NormPruning(users, items, 5, None, None)
+    ranker.rank(0, len(users))
+    assert not ranker.fell_back.any()
+    out = np.full((len(users), 5), -1, dtype=np.int32)
+    ranker.write(out)
+    np.testing.assert_array_equal(out, _full_topk(users, items, 5))
 
 
 def test_factor_topk_non_finite_and_huge_factors_take_the_full_product():
