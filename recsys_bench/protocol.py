@@ -45,9 +45,10 @@ class Recommender(Protocol):
         """
 
     def fit_more(self, epochs: int) -> None:
-        """Continue training on the same data for ``epochs`` more epochs.
+        """Continue training on the same data for ``epochs`` more epochs (0 changes nothing).
 
-        Raises ``NotImplementedError`` where ``supports_continue`` is False.
+        Raises ``NotImplementedError`` where ``supports_continue`` is False and ``UserError``
+        before ``fit``.
         """
 
     def scores(self, users: np.ndarray) -> np.ndarray:

@@ -165,9 +165,15 @@ class RecommenderConformance:
             with pytest.raises(NotImplementedError):
                 model.fit_more(1)
             return
+        with pytest.raises(UserError, match="fit before fit_more"):
+            model_class(self.model_name)().fit_more(1)
         users = self.all_users(small_train)
         stepped = self.fitted(small_train, small_features, epochs=2)
         assert stepped.epochs_done == 2
+        before = stepped.scores(users)
+        stepped.fit_more(0)
+        assert stepped.epochs_done == 2
+        np.testing.assert_array_equal(stepped.scores(users), before)
         stepped.fit_more(3)
         assert stepped.epochs_done == 5
         straight = self.fitted(small_train, small_features, epochs=5)

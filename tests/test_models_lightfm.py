@@ -169,8 +169,8 @@ def test_aliases_and_epoch_override(small_train):
     user_factors, item_factors = model.factors()
     assert user_factors.shape == (small_train.shape[0], 7)
     assert item_factors.shape == (small_train.shape[1], 7)
-    with pytest.raises(UserError):
-        model.fit_more(0)
+    with pytest.raises(UserError, match="epochs must be an integer >= 0"):
+        model.fit_more(-1)
 
 
 @pytest.mark.parametrize("name", ["lightfm-warp", "lightfm-bpr"])

@@ -10,6 +10,24 @@ import scipy.sparse as sp
 from recsys_bench.errors import UserError
 
 
+def is_int(value: Any) -> bool:
+    """True for Python and NumPy integers, not for booleans."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_number(value: Any) -> bool:
+    """True for finite real numbers, not for booleans."""
+    return (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, (bool, np.bool_)) and bool(np.isfinite(value)))
+
+
+def check_epochs(model: BaseRecommender, epochs: int) -> int:
+    """``epochs`` as an int >= 0, else ``UserError``."""
+    model.require(is_int(epochs) and epochs >= 0,
+                  f"epochs must be an integer >= 0, got {epochs!r}")
+    return int(epochs)
+
+
 class BaseRecommender:
     """Parameter checking and protocol defaults that every adapter shares.
 
@@ -66,7 +84,26 @@ class BaseRecommender:
         return train
 
     def fit_more(self, epochs: int) -> None:
-        raise NotImplementedError(f"{self.name} cannot continue training")
+        """Train ``epochs`` more epochs from the current state; 0 changes nothing.
+
+        For models with ``supports_continue`` (``NotImplementedError`` otherwise), after
+        :meth:`fit` (``UserError`` before). Continuing equals training longer.
+        """
+        if not self.supports_continue:
+            raise NotImplementedError(f"{self.name} cannot continue training")
+        if not self._is_fitted():
+            raise UserError(f"{self.name}: fit before fit_more")
+        epochs = check_epochs(self, epochs)
+        if epochs:
+            self._continue(epochs)
+
+    def _is_fitted(self) -> bool:
+        """True once :meth:`fit` has run (models with ``supports_continue`` say how)."""
+        raise NotImplementedError
+
+    def _continue(self, epochs: int) -> None:
+        """Train ``epochs`` (>= 1) more epochs (models with ``supports_continue``)."""
+        raise NotImplementedError
 
     def item_vectors(self) -> np.ndarray | None:
         return None

@@ -27,8 +27,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_bench.errors import UserError
-from recsys_bench.models.base import BaseRecommender
-from recsys_bench.models.numpy_als import check_als_params, check_epochs, confidence
+from recsys_bench.models.base import BaseRecommender, check_epochs
+from recsys_bench.models.numpy_als import check_als_params, confidence
 from recsys_bench.threads import pinned_blas
 
 
@@ -131,11 +131,11 @@ class ImplicitALS(BaseRecommender):
         self.epochs_done = 0
         self._run(epochs)
 
-    def fit_more(self, epochs: int) -> None:
-        """Continue from the current factors for ``epochs`` more epochs."""
-        if getattr(self, "_model", None) is None:
-            raise UserError(f"{self.name}: fit before fit_more")
-        self._run(check_epochs(self, epochs))
+    def _is_fitted(self) -> bool:
+        return getattr(self, "_model", None) is not None
+
+    def _continue(self, epochs: int) -> None:
+        self._run(epochs)
 
     def _run(self, epochs: int) -> None:
         if epochs > 0 or self._model.user_factors is None:

@@ -27,16 +27,8 @@ import scipy.sparse as sp
 from lightfm import LightFM
 
 from recsys_bench.errors import UserError
-from recsys_bench.models.base import BaseRecommender
+from recsys_bench.models.base import BaseRecommender, is_int, is_number
 from recsys_bench.threads import pinned_blas, resolve_threads
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
 class _LightFMAdapter(BaseRecommender):
@@ -93,32 +85,32 @@ class _LightFMAdapter(BaseRecommender):
 
     def validate(self) -> None:
         p = self.params
-        self.require(_is_int(p["no_components"]) and p["no_components"] >= 1,
+        self.require(is_int(p["no_components"]) and p["no_components"] >= 1,
                      f"no_components must be an integer >= 1, got {p['no_components']!r}")
-        self.require(_is_number(p["learning_rate"]) and 0 < p["learning_rate"] < np.inf,
+        self.require(is_number(p["learning_rate"]) and 0 < p["learning_rate"] < np.inf,
                      f"learning_rate must be a positive number, got {p['learning_rate']!r}")
         self.require(p["learning_schedule"] in ("adagrad", "adadelta"),
                      f"learning_schedule must be 'adagrad' or 'adadelta', "
                      f"got {p['learning_schedule']!r}")
         for key in ("item_alpha", "user_alpha"):
-            self.require(_is_number(p[key]) and 0 <= p[key] < np.inf,
+            self.require(is_number(p[key]) and 0 <= p[key] < np.inf,
                          f"{key} must be a non-negative number, got {p[key]!r}")
         self._check_epochs(p["epochs"], "epochs")
         self.require(p["features"] in ("none", "tags"),
                      f"features must be 'none' or 'tags', got {p['features']!r}")
         self.require(isinstance(p["normalize_features"], bool),
                      f"normalize_features must be true or false, got {p['normalize_features']!r}")
-        self.require(_is_int(p["num_threads"]) and p["num_threads"] >= 0,
+        self.require(is_int(p["num_threads"]) and p["num_threads"] >= 0,
                      f"num_threads must be an integer >= 0 (0 = all cores), "
                      f"got {p['num_threads']!r}")
-        self.require(_is_int(p["random_state"]) and 0 <= p["random_state"] < 2**32,
+        self.require(is_int(p["random_state"]) and 0 <= p["random_state"] < 2**32,
                      f"random_state must be an integer in [0, 2**32), got {p['random_state']!r}")
         if "max_sampled" in p:
-            self.require(_is_int(p["max_sampled"]) and p["max_sampled"] >= 1,
+            self.require(is_int(p["max_sampled"]) and p["max_sampled"] >= 1,
                          f"max_sampled must be an integer >= 1, got {p['max_sampled']!r}")
 
     def _check_epochs(self, epochs, what: str) -> int:
-        self.require(_is_int(epochs) and epochs >= 1,
+        self.require(is_int(epochs) and epochs >= 1,
                      f"{what} must be an integer >= 1, got {epochs!r}")
         return int(epochs)
 
@@ -178,11 +170,11 @@ class _LightFMAdapter(BaseRecommender):
         self.epochs_done = 0
         self._train(epochs)
 
-    def fit_more(self, epochs: int) -> None:
-        """Continue training the current model for ``epochs`` more epochs (``fit_partial``)."""
-        if self._model is None:
-            raise UserError(f"{self.name}: call fit before fit_more")
-        self._train(self._check_epochs(epochs, "epochs"))
+    def _is_fitted(self) -> bool:
+        return self._model is not None
+
+    def _continue(self, epochs: int) -> None:
+        self._train(epochs)
 
     def _train(self, epochs: int) -> None:
         try:

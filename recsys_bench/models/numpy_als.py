@@ -57,22 +57,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_bench.errors import UserError
-from recsys_bench.models.base import BaseRecommender
+from recsys_bench.models.base import BaseRecommender, check_epochs, is_int, is_number
 from recsys_bench.threads import pinned_blas, resolve_threads
 
 # Bytes of outer products the exact solver materialises at once.
 _EXACT_CHUNK_BYTES = 64 << 20
-
-
-def is_int(value: Any) -> bool:
-    """True for Python and NumPy integers, not for booleans."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def is_number(value: Any) -> bool:
-    """True for finite real numbers, not for booleans."""
-    return (isinstance(value, (int, float, np.integer, np.floating))
-            and not isinstance(value, (bool, np.bool_)) and bool(np.isfinite(value)))
 
 
 def check_als_params(model: BaseRecommender) -> None:
@@ -90,13 +79,6 @@ def check_als_params(model: BaseRecommender) -> None:
                   f"num_threads must be an integer >= 0 (0 = all cores), got {p['num_threads']!r}")
     model.require(p["random_state"] is None or is_int(p["random_state"]),
                   f"random_state must be an integer or None, got {p['random_state']!r}")
-
-
-def check_epochs(model: BaseRecommender, epochs: int) -> int:
-    """``epochs`` as an int >= 0, else ``UserError``."""
-    model.require(is_int(epochs) and epochs >= 0,
-                  f"epochs must be an integer >= 0, got {epochs!r}")
-    return int(epochs)
 
 
 def confidence(train: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
@@ -330,11 +312,11 @@ class NumpyALS(BaseRecommender):
         self.epochs_done = 0
         self._run(epochs)
 
-    def fit_more(self, epochs: int) -> None:
-        """Continue from the current factors for ``epochs`` more epochs."""
-        if getattr(self, "_conf", None) is None:
-            raise UserError(f"{self.name}: fit before fit_more")
-        self._run(check_epochs(self, epochs))
+    def _is_fitted(self) -> bool:
+        return getattr(self, "_conf", None) is not None
+
+    def _continue(self, epochs: int) -> None:
+        self._run(epochs)
 
     def _run(self, epochs: int) -> None:
         users, items = self._sides

@@ -55,8 +55,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys_bench.errors import UserError
-from recsys_bench.models.base import BaseRecommender
-from recsys_bench.models.numpy_als import check_als_params, check_epochs, is_int
+from recsys_bench.models.base import BaseRecommender, check_epochs, is_int
+from recsys_bench.models.numpy_als import check_als_params
 from recsys_bench.threads import resolve_threads
 
 # pyspark major version -> least Java major version it runs on (Spark 3.x: 8/11/17; 4.x: 17/21)
