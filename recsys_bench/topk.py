@@ -326,9 +326,10 @@ def factor_topk(user_factors: np.ndarray, item_factors: np.ndarray, k: int, *,
     Items are visited in chunks of decreasing norm (the first ``FIRST_CHUNK``, then doubling).
     A score cannot exceed ``|x_u| |y_i|``, so once a user's k-th best score beats that bound for
     the longest item vector not yet visited, no later item can enter the list and the user is
-    done. When k is small and the item norms are spread out (popular items have long vectors in
-    a factor model), most users finish after the first chunk and ranking costs a fraction of the
-    full product. A sample of users tells beforehand whether that happens: when the chunks they
+    done. After the first chunk, only the scores that reach a user's current k-th best are
+    candidates, so a chunk costs little more than its product. When k is small and the item
+    norms are spread out (popular items have long vectors in a factor model), most users finish
+    after the first chunk and ranking costs a fraction of the full product. A sample of users tells beforehand whether that happens: when the chunks they
     would need cost more than the full product (large f or little regularization flattens the
     bound), the full product is used instead.
 
