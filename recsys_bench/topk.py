@@ -329,9 +329,10 @@ def factor_topk(user_factors: np.ndarray, item_factors: np.ndarray, k: int, *,
     done. After the first chunk, only the scores that reach a user's current k-th best are
     candidates, so a chunk costs little more than its product. When k is small and the item
     norms are spread out (popular items have long vectors in a factor model), most users finish
-    after the first chunk and ranking costs a fraction of the full product. A sample of users tells beforehand whether that happens: when the chunks they
-    would need cost more than the full product (large f or little regularization flattens the
-    bound), the full product is used instead.
+    after the first chunk and ranking costs a fraction of the full product. A sample of users
+    tells beforehand whether that happens: when the chunks they would need cost more than the
+    full product (large f or little regularization flattens the bound), the full product is
+    used instead.
 
     The bound is inflated by the worst-case rounding error of a float32 dot product of this
     length, scores are rounded to float32 as the adapters' ``scores`` do, and the ranking rule
@@ -504,9 +505,8 @@ class _NormPruning:
         best_scores, best_items = self.best_scores[rows], self.best_items[rows]
         limit = len(rows) * (4 * k + 64)
         kth = np.fmax(best_scores[:, -1], -np.finfo(np.float32).max)
-        if lo > 0:
-            at, cols = _nonzero(scores >= kth[:, None])
-        if lo == 0 or at.size > limit:
+        at, cols = _nonzero(scores >= kth[:, None]) if lo > 0 else (None, None)
+        if at is None or at.size > limit:
             if scores.shape[1] >= k:
                 kth = np.fmax(_kth_largest(scores, k), kth)
             at, cols = _nonzero(scores >= kth[:, None])
