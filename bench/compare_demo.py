@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from recsys_bench import results as store
+from recsys_bench.store import table as store
 from recsys_bench.testing import build_run
 
 CONFIG = """\

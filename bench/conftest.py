@@ -22,7 +22,7 @@ import pytest
 
 from recsys_bench import models
 from recsys_bench.datasets import sketchfab, sketchfab_synthetic
-from recsys_bench.evaluation import evaluate
+from recsys_bench.eval.evaluation import evaluate
 from recsys_bench.splits import user_holdout
 
 K = 5

@@ -28,7 +28,7 @@ import statistics
 import time
 
 from recsys_bench import datasets, models, splits
-from recsys_bench.evaluation import evaluate
+from recsys_bench.eval.evaluation import evaluate
 from recsys_bench.errors import UserError
 
 

@@ -71,14 +71,15 @@ from pathlib import Path
 
 import numpy as np
 
-from recsys_bench import datasets, metrics, models
+from recsys_bench import datasets, models
+from recsys_bench.eval import metrics
 from recsys_bench.datasets import sketchfab, sketchfab_synthetic
 from recsys_bench.errors import UserError
-from recsys_bench.evaluation import evaluate
+from recsys_bench.eval.evaluation import evaluate
 from recsys_bench.fileio import atomic_open
 from recsys_bench.splits import user_holdout
 from recsys_bench.threads import machine_info, pinned_blas
-from recsys_bench.topk import topk
+from recsys_bench.eval.topk import topk
 
 
 def _benchmark_helpers():

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recsys_bench.evaluation import evaluate
+from recsys_bench.eval.evaluation import evaluate
 from recsys_bench.fileio import atomic_open
 from recsys_bench.models.implicit_als import ImplicitALS
 from recsys_bench.splits import load_split

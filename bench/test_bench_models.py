@@ -11,7 +11,7 @@ from statistics import median
 
 import pytest
 
-from recsys_bench.evaluation import evaluate
+from recsys_bench.eval.evaluation import evaluate
 
 EPOCH_ROUNDS = 5
 

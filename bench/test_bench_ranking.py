@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsys_bench import metrics
-from recsys_bench.evaluation import evaluate
-from recsys_bench.topk import topk
+from recsys_bench.eval import metrics
+from recsys_bench.eval.evaluation import evaluate
+from recsys_bench.eval.topk import topk
 
 pytestmark = pytest.mark.benchmark(group="ranking")
 

@@ -247,29 +247,29 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "datasets":
             return _datasets(args)
         if args.command == "run":
-            from recsys_bench import runner
+            from recsys_bench.experiment import runner
 
             runner.run(args.config, args.out, quiet=args.quiet, workers=args.workers,
                        retry_failed=args.retry_failed, executor=args.executor,
                        scheduler=args.scheduler)
             return 0
         if args.command == "search":
-            from recsys_bench import search
+            from recsys_bench.experiment import search
 
             return search.command_search(args)
         if args.command in ("similar", "tag-items", "suggest-tags"):
-            from recsys_bench import similarity
+            from recsys_bench import embeddings as similarity
 
             return {"similar": similarity.command_similar,
                     "tag-items": similarity.command_tag_items,
                     "suggest-tags": similarity.command_suggest_tags}[args.command](args)
         if args.command == "report":
-            from recsys_bench import report
+            from recsys_bench.analysis import report
 
             print(report.write_report(args.run_dir))
             return 0
         if args.command == "compare":
-            from recsys_bench.compare import compare_runs
+            from recsys_bench.analysis.compare import compare_runs
 
             result = compare_runs(args.run_a, args.run_b, threshold=args.threshold,
                                   min_seconds=args.min_seconds)

@@ -1,8 +1,8 @@
 """The Recommender protocol every model adapter implements.
 
 Models only compute: they fit a train matrix and return dense score blocks. Top-k with train
-exclusion (``recsys_bench.topk``), every metric (``recsys_bench.metrics``) and all timing
-(``recsys_bench.runner``) are written once, outside the models.
+exclusion (``recsys_bench.eval.topk``), every metric (``recsys_bench.eval.metrics``) and all timing
+(``recsys_bench.experiment.runner``) are written once, outside the models.
 """
 
 from __future__ import annotations

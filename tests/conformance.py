@@ -46,7 +46,7 @@ import scipy.sparse as sp
 
 from recsys_bench.errors import UserError
 from recsys_bench.models import get, model_class
-from recsys_bench.topk import topk
+from recsys_bench.eval.topk import topk
 
 
 class RecommenderConformance:

@@ -3,10 +3,10 @@ import pytest
 import scipy.sparse as sp
 
 from recsys_bench.errors import UserError
-from recsys_bench.evaluation import METRICS, evaluate
-from recsys_bench.metrics import auc, coverage, mse_dense, ranking_metrics
+from recsys_bench.eval.evaluation import METRICS, evaluate
+from recsys_bench.eval.metrics import auc, coverage, mse_dense, ranking_metrics
 from recsys_bench.splits import user_holdout
-from recsys_bench.topk import topk
+from recsys_bench.eval.topk import topk
 
 
 class FactorModel:
@@ -87,7 +87,7 @@ def test_one_scoring_pass_serves_both_subsets_without_exclusion(setup):
 
 
 def test_rank_seconds_time_only_lists_ranked_on_their_own(setup, monkeypatch):
-    import recsys_bench.evaluation as evaluation
+    import recsys_bench.eval.evaluation as evaluation
 
     split, model = setup
     clock = iter(range(0, 1000, 7))

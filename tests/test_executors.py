@@ -11,11 +11,12 @@ import pytest
 from dask_cluster import local_cluster
 from test_runner import KEY, TINY, no_report, write  # noqa: F401 (no_report is autouse)
 
-from recsys_bench import executors, runner
+from recsys_bench.experiment import executors
+from recsys_bench.experiment import runner
 from recsys_bench.cli import main
-from recsys_bench.config import load_config
+from recsys_bench.experiment.config import load_config
 from recsys_bench.errors import UserError
-from recsys_bench.results import read_results, read_run_info
+from recsys_bench.store.table import read_results, read_run_info
 
 GRID = TINY.replace("seeds = [0, 1]", "seeds = [0]").replace("warmup = 1", "warmup = 0")
 METRICS = ["precision_at_k", "recall_at_k", "mse"]

@@ -6,9 +6,9 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recsys_bench.metrics import (auc, coverage, hits, mse_closed_form, mse_dense, nanmean,
+from recsys_bench.eval.metrics import (auc, coverage, hits, mse_closed_form, mse_dense, nanmean,
                                   ranking_metrics)
-from recsys_bench.topk import topk
+from recsys_bench.eval.topk import topk
 
 
 def reference_ranking(top, truth, k):

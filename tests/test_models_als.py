@@ -18,7 +18,7 @@ from recsys_bench.models.implicit_als import cuda_available
 from recsys_bench.models.numpy_als import (confidence, initial_factors, row_blocks, solve_cg,
                                            solve_exact, wrmf_loss)
 from recsys_bench.threads import machine_info, pinned_blas, resolve_threads, threadpool_info
-from recsys_bench.topk import topk
+from recsys_bench.eval.topk import topk
 
 ALS = {"factors": 8, "regularization": 0.1, "alpha": 10.0, "iterations": 10}
 BOARD = {"factors": 2}

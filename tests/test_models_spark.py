@@ -16,7 +16,7 @@ from conftest import low_rank_likes
 
 from recsys_bench import splits
 from recsys_bench.errors import UserError
-from recsys_bench.evaluation import evaluate
+from recsys_bench.eval.evaluation import evaluate
 from recsys_bench.models import get
 from recsys_bench.models import spark_als
 from recsys_bench.models.spark_als import (java_major, matched_regularization,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys_bench import results as store
+from recsys_bench.store import table as store
 from recsys_bench.errors import UserError
 
 

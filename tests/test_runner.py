@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys_bench import runner
-from recsys_bench.config import load_config
+from recsys_bench.experiment import runner
+from recsys_bench.experiment.config import load_config
 from recsys_bench.errors import UserError
-from recsys_bench.results import raw_path, read_raw, read_results, read_run_info
+from recsys_bench.store.table import raw_path, read_raw, read_results, read_run_info
 
 TINY = """\
 [experiment]
@@ -129,15 +129,15 @@ def test_table_layout_and_provenance(clean_run):
 
 
 def test_recommend_speed_reuses_the_last_ranking_of_factor_models(tmp_path, monkeypatch):
-    import recsys_bench.topk
+    import recsys_bench.eval.topk
 
     experiment = load_config(write(tmp_path, TINY))
     prepared = runner.prepare_splits(experiment, tmp_path)
     als = next(t for t in runner.plan_trials(experiment, prepared) if t.model == "implicit-als")
     with_auc = dataclasses.replace(als, metrics=(*als.metrics, "auc"))
     separate = []
-    original = recsys_bench.topk.topk
-    monkeypatch.setattr(recsys_bench.topk, "topk",
+    original = recsys_bench.eval.topk.topk
+    monkeypatch.setattr(recsys_bench.eval.topk, "topk",
                         lambda *args, **kwargs: separate.append(1) or original(*args, **kwargs))
     for trial, passes in ((als, 0), (with_auc, 1)):
         separate.clear()
@@ -147,7 +147,7 @@ def test_recommend_speed_reuses_the_last_ranking_of_factor_models(tmp_path, monk
 
 
 def test_raw_top_k_recomputes_the_table(clean_run):
-    from recsys_bench.metrics import ranking_metrics
+    from recsys_bench.eval.metrics import ranking_metrics
     from recsys_bench.splits import load_split
 
     df = read_results(clean_run)
@@ -170,7 +170,7 @@ def test_raw_top_k_recomputes_the_table(clean_run):
 
 def test_learning_curve_equals_a_fit_from_scratch(clean_run):
     from recsys_bench import models
-    from recsys_bench.evaluation import evaluate
+    from recsys_bench.eval.evaluation import evaluate
     from recsys_bench.splits import load_split
 
     df = read_results(clean_run)
@@ -208,7 +208,7 @@ def test_resume_reruns_only_missing_trials(clean_run, tmp_path):
 def test_kill_minus_9_then_rerun_loses_and_duplicates_nothing(clean_run, tmp_path):
     config = write(tmp_path, TINY)
     run_dir = tmp_path / "run"
-    code = (f"from recsys_bench import runner; "
+    code = (f"from recsys_bench.experiment import runner; "
             f"runner.run({str(config)!r}, {str(run_dir)!r}, quiet=True, workers=1)")
     proc = subprocess.Popen([sys.executable, "-c", code])
     trials = run_dir / "trials"
@@ -292,7 +292,7 @@ def test_trial_ids_are_stable_and_distinct():
 
 
 def test_longest_trials_are_scheduled_first():
-    from recsys_bench.runner import Trial, _schedule_key
+    from recsys_bench.experiment.runner import Trial, _schedule_key
 
     def trial(name, factors, checkpoints, threads=1):
         return Trial(**{f.name: None for f in dataclasses.fields(Trial)} | dict(

@@ -8,9 +8,10 @@ import optuna
 import pandas as pd
 import pytest
 
-from recsys_bench import search, similarity
+from recsys_bench.experiment import search
+from recsys_bench import embeddings as similarity
 from recsys_bench.errors import UserError
-from recsys_bench.results import write_table
+from recsys_bench.store.table import write_table
 from test_similarity import write_topic_likes
 
 GOOD = {"epochs": 8, "learning_rate": 0.1, "no_components": 16}

@@ -11,7 +11,8 @@ from dask_cluster import local_cluster
 from test_search import BAD, GOOD, _trials, write_config
 from test_similarity import write_topic_likes
 
-from recsys_bench import executors, search
+from recsys_bench.experiment import executors
+from recsys_bench.experiment import search
 from recsys_bench.cli import main
 from recsys_bench.errors import UserError
 

@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys_bench import datasets, models, similarity
+from recsys_bench import datasets, models
+from recsys_bench import embeddings as similarity
 from recsys_bench.datasets.psv import write_psv
 from recsys_bench.errors import UserError
-from recsys_bench.results import write_table
+from recsys_bench.store.table import write_table
 
 TOPICS = ("spaceship", "racecar", "dragon")
 UNTAGGED = (0, 30, 60)  # one model per topic without its topic tag
@@ -233,7 +234,7 @@ def test_commands_print_names_and_tags(run_dir, topic_data, capsys):
 
 
 def test_gallery_pages_show_names_tags_and_scores(run_dir):
-    from recsys_bench.gallery import write_gallery
+    from recsys_bench.analysis.gallery import write_gallery
 
     index = write_gallery(run_dir, n=4)
     pages = {p.stem: p.read_text(encoding="utf-8") for p in index.parent.glob("*.html")}

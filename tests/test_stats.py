@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from recsys_bench.stats import mean_ci, paired_test, t_half_width
+from recsys_bench.eval.stats import mean_ci, paired_test, t_half_width
 
 
 def test_mean_ci_matches_scipy_t_interval():

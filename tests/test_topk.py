@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recsys_bench.errors import UserError
-from recsys_bench.topk import _NormPruning, factor_topk, topk, topk_block
+from recsys_bench.eval.topk import _NormPruning, factor_topk, topk, topk_block
 
 
 def reference_topk(scores, k, exclude=None):

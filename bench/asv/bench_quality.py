@@ -11,9 +11,9 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
-from recsys_bench.evaluation import evaluate
+from recsys_bench.eval.evaluation import evaluate
 from recsys_bench.splits import save_split
-from recsys_bench.topk import topk
+from recsys_bench.eval.topk import topk
 
 from .common import (CACHE_TIMEOUT, K, MODELS, QUALITY_EPOCHS, SIZES, Benchmark, build_split,
                      new_model, read_split)

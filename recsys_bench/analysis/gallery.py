@@ -1,7 +1,7 @@
 """HTML gallery pages of embedding-space queries, one page per query type.
 
 For a few example items and tags of each data set, the gallery shows what the saved models of a
-run folder answer (see :mod:`recsys_bench.similarity`):
+run folder answer (see :mod:`recsys_bench.embeddings`):
 
 - ``gallery/similar-items.html``: the most similar items of each example item, for the best saved
   model of every kind (the study's item-to-item view; the first row is the item itself);
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from recsys_bench.results import atomic_write_text
-from recsys_bench.similarity import Hit, SavedModel, load_entry, saved_models
+from recsys_bench.store.table import atomic_write_text
+from recsys_bench.embeddings import Hit, SavedModel, load_entry, saved_models
 
 GALLERY_DIR = "gallery"
 PAGES = {"similar-items": "Similar items", "tag-items": "Items for a tag",
@@ -209,7 +209,7 @@ def write_gallery(run_dir: str | os.PathLike, *, n: int = 10) -> Path | None:
     Parameters
     ----------
     run_dir : path-like
-        A folder with ``models/*.npz`` (see :func:`recsys_bench.similarity.save_run_model`).
+        A folder with ``models/*.npz`` (see :func:`recsys_bench.embeddings.save_run_model`).
     n : int
         Rows per query (similar items show ``n`` items, the query item included).
 

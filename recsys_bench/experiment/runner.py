@@ -4,7 +4,7 @@ A trial is one (data set, split seed, model, parameter setting, thread count). T
 
 1. loads each data set once, draws its splits (one per seed) and stores them under ``splits/``;
 2. skips trials whose file already exists in ``trials/`` (so an interrupted run resumes);
-3. runs the rest on an executor (:mod:`recsys_bench.executors`; by default a pool of worker
+3. runs the rest on an executor (:mod:`recsys_bench.experiment.executors`; by default a pool of worker
    processes, fresh interpreters), never using more threads at once than the executor's budget
    (this machine's cores), with trials marked *exclusive* (thread-scaling ones by default) alone
    on the machine; a trial that crashes its worker or passes ``timeout_s`` is stopped and
@@ -14,7 +14,7 @@ A trial is one (data set, split seed, model, parameter setting, thread count). T
 
 Inside a worker a trial trains incrementally through its checkpoints (``fit`` to the first, then
 ``fit_more`` by the difference: a learning curve never refits from scratch), evaluates at each with
-:func:`recsys_bench.evaluation.evaluate` (one top-k pass per checkpoint), times fits and evaluation
+:func:`recsys_bench.eval.evaluation.evaluate` (one top-k pass per checkpoint), times fits and evaluation
 with ``perf_counter``, measures recommend throughput once at the last checkpoint and records the
 trial's peak resident memory. Workers live for the whole run and keep the split they last used
 in memory, so data is read and converted once per worker, not once per trial.
@@ -43,12 +43,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys_bench import results as store
-from recsys_bench.config import (Experiment, ModelSpec, load_config, model_params,
+from recsys_bench.store import table as store
+from recsys_bench.experiment.config import (Experiment, ModelSpec, load_config, model_params,
                                  wants_features)
 from recsys_bench.errors import UserError
 from recsys_bench.protocol import fit_through
-from recsys_bench.similarity import save_run_model, save_vocabulary, vocabulary_path
+from recsys_bench.embeddings import save_run_model, save_vocabulary, vocabulary_path
 
 _SPLITS_CACHED = 2
 # The table is rewritten after a finished trial unless the last rewrite was less than this many
@@ -124,7 +124,7 @@ def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bo
     Parameters
     ----------
     config_path : str or os.PathLike
-        An experiment TOML file (see ``configs/`` and :mod:`recsys_bench.config`).
+        An experiment TOML file (see ``configs/`` and :mod:`recsys_bench.experiment.config`).
     out_dir : str or os.PathLike
         The run folder; created if needed. If it already holds this experiment, finished trials
         are kept and only the missing ones run.
@@ -138,7 +138,7 @@ def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bo
     retry_failed : bool
         Run again the trials stored as failed or timed out.
     executor : {"processes", "inline", "dask"}
-        Where trials run (see :mod:`recsys_bench.executors`): worker processes on this machine
+        Where trials run (see :mod:`recsys_bench.experiment.executors`): worker processes on this machine
         (default), this process one at a time (no timeout), or a Dask cluster.
     scheduler : str, optional
         The Dask scheduler's address (``tcp://HOST:8786``), for ``executor="dask"`` only.
@@ -153,9 +153,9 @@ def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bo
     UserError
         The config is invalid, ``out_dir`` holds a different experiment, a data set cannot be
         loaded or split, or the executor cannot be set up (see
-        :func:`recsys_bench.executors.make`).
+        :func:`recsys_bench.experiment.executors.make`).
     """
-    from recsys_bench import executors
+    from recsys_bench.experiment import executors
 
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or workers < 1):
@@ -262,7 +262,7 @@ def _claim_folder(run_dir: Path, experiment: Experiment) -> None:
 def _git_state() -> dict:
     """Commit of the checkout this package runs from, and whether the package has uncommitted
     changes (run folders elsewhere in the checkout do not count)."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parents[1]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
                                 text=True, timeout=10)
@@ -303,12 +303,12 @@ def _write_run_info(run_dir: Path, experiment: Experiment, session: dict,
 
 def _write_report(run_dir: Path, quiet: bool) -> Path | None:
     try:
-        from recsys_bench.report import write_report
+        from recsys_bench.analysis.report import write_report
     except ImportError as exc:
-        warnings.warn(f"no report written (recsys_bench.report unavailable: {exc})", stacklevel=2)
+        warnings.warn(f"no report written (recsys_bench.analysis.report unavailable: {exc})", stacklevel=2)
         return None
     try:
-        from recsys_bench.gallery import write_gallery
+        from recsys_bench.analysis.gallery import write_gallery
 
         write_gallery(run_dir)
         return write_report(run_dir)
@@ -655,9 +655,9 @@ def _train(trial: Trial, params: dict, split, features, on_checkpoint=None):
 
 def _measure(trial: Trial, run_dir: Path, cache: OrderedDict, started_at: str) -> pd.DataFrame:
     from recsys_bench import models
-    from recsys_bench.evaluation import evaluate
+    from recsys_bench.eval.evaluation import evaluate
     from recsys_bench.threads import pinned_blas
-    from recsys_bench.topk import topk
+    from recsys_bench.eval.topk import topk
 
     _reset_peak_rss()
     split, all_features = _data(trial, run_dir, cache)

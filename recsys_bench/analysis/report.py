@@ -10,10 +10,10 @@ Conventions
   thread count each (model, params) was run with; the other counts only feed thread scaling.
 - The best epoch of a setting maximises its test precision@k averaged over split seeds (ties: the
   earliest epoch); the best setting of a model maximises that average (ties: the earlier epoch).
-- Intervals are Student-t 95% intervals over split seeds (as :func:`recsys_bench.stats.mean_ci`).
+- Intervals are Student-t 95% intervals over split seeds (as :func:`recsys_bench.eval.stats.mean_ci`).
 - Significance: per-user test precision@k of a model's best setting against the best model's,
   recomputed from the raw top-k lists and the split, users paired within each seed and pooled over
-  seeds, two-sided paired t-test (:func:`recsys_bench.stats.paired_test`).
+  seeds, two-sided paired t-test (:func:`recsys_bench.eval.stats.paired_test`).
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys_bench import plots
+from recsys_bench.analysis import plots
 from recsys_bench.errors import UserError
-from recsys_bench.results import (atomic_write_text, raw_path, read_raw, read_results,
+from recsys_bench.store.table import (atomic_write_text, raw_path, read_raw, read_results,
                                   read_run_info)
-from recsys_bench.stats import PAIRED_METHODS, paired_test, t_half_width
+from recsys_bench.eval.stats import PAIRED_METHODS, paired_test, t_half_width
 
 PAIRED_METHOD = "t"
 CONFIDENCE = 0.95
@@ -147,7 +147,7 @@ class _Store:
     def per_user_precision(self, trial_id: str, dataset: str, seed: int, epoch: int, k: int,
                            fingerprint: str | None) -> tuple[np.ndarray, np.ndarray] | str:
         """(users, per-user test precision@k) of one trial at one epoch, or why not."""
-        from recsys_bench.metrics import ranking_metrics
+        from recsys_bench.eval.metrics import ranking_metrics
 
         if not raw_path(self.run_dir, trial_id).exists():
             return f"raw/{trial_id}.npz is missing"

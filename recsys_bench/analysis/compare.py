@@ -6,7 +6,7 @@ setting and thread count:
 
 - the change of every quality metric at the final epoch, ``B - A``, with a confidence interval.
   Where both runs stored their raw top-k lists the ranking metrics are recomputed per user with
-  :func:`recsys_bench.metrics.ranking_metrics` and the interval is the Student-t interval of the
+  :func:`recsys_bench.eval.metrics.ranking_metrics` and the interval is the Student-t interval of the
   paired per-user differences (users of every split seed pooled); otherwise (AUC, MSE, coverage,
   or no raw files) it is the t-interval of the per-seed differences of the stored means;
 - fit time per epoch and recommend throughput, as ratios ``B / A`` of their medians over seeds.
@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys_bench import results as store
+from recsys_bench.store import table as store
 from recsys_bench.errors import UserError
-from recsys_bench.stats import mean_ci
+from recsys_bench.eval.stats import mean_ci
 
 # Result column -> +1 (higher is better), -1 (lower is better), 0 (reported, never a regression).
 QUALITY_DIRECTION: dict[str, int] = {
@@ -45,7 +45,7 @@ QUALITY_DIRECTION: dict[str, int] = {
     "mse": -1,
     "coverage_at_k": 0,
 }
-# Result column -> the key of recsys_bench.metrics.ranking_metrics computed from raw top-k lists.
+# Result column -> the key of recsys_bench.eval.metrics.ranking_metrics computed from raw top-k lists.
 RAW_METRICS: dict[str, str] = {
     "precision_at_k": "precision",
     "recall_at_k": "recall",
@@ -502,7 +502,7 @@ class _RawMetrics:
 
         None when any trial lacks a raw file, a top-k list or its split in either run.
         """
-        from recsys_bench.metrics import ranking_metrics
+        from recsys_bench.eval.metrics import ranking_metrics
 
         pooled: dict[str, tuple[list, list]] = {}
         for trial in ids:

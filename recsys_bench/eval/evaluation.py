@@ -4,9 +4,9 @@ Each block of evaluated users is scored once and that block serves everything: t
 without exclusion (shared by the "train" subset and, with ``exclude_train=False``, by "test"),
 the AUC of each subset, the dense MSE of models without factors, and finally, after writing -inf
 over the train items, the top-k list with exclusion. For factor models the MSE is the closed form
-(:func:`recsys_bench.metrics.mse_closed_form`) and the scores come straight from the factors,
+(:func:`recsys_bench.eval.metrics.mse_closed_form`) and the scores come straight from the factors,
 ``U[users] @ V.T`` rounded to float32 as the adapters do, into reused buffers, block-parallel.
-When no AUC is asked for, a factor model's lists come from :func:`recsys_bench.topk.factor_topk`,
+When no AUC is asked for, a factor model's lists come from :func:`recsys_bench.eval.topk.factor_topk`,
 which skips the items whose norm bound cannot reach a list and gives the same lists.
 """
 
@@ -19,11 +19,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_bench.errors import UserError
-from recsys_bench.metrics import (RANKING_METRICS, auc_of_ranked, check_metrics, coverage,
+from recsys_bench.eval.metrics import (RANKING_METRICS, auc_of_ranked, check_metrics, coverage,
                                   mse_block, mse_closed_form, nanmean, rank_rows,
                                   ranking_metrics)
 from recsys_bench.splits import Split
-from recsys_bench.topk import (FactorProducts, block_size_for, check_block_size, check_k,
+from recsys_bench.eval.topk import (FactorProducts, block_size_for, check_block_size, check_k,
                                exclude_in_place, factor_topk, rows_of, run_blocks, score_block,
                                single_threaded_blas, threads_of, topk_block)
 

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_bench.errors import UserError
-from recsys_bench.topk import Scorer, check_users, iter_blocks, rows_of
+from recsys_bench.eval.topk import Scorer, check_users, iter_blocks, rows_of
 
 RANKING_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate")
 
@@ -51,7 +51,7 @@ def ranking_metrics(top: np.ndarray, truth: sp.csr_matrix, k: int) -> dict[str, 
     Parameters
     ----------
     top : numpy.ndarray
-        users x (>= k) ranked item ids from :func:`recsys_bench.topk.topk` (-1 = no item).
+        users x (>= k) ranked item ids from :func:`recsys_bench.eval.topk.topk` (-1 = no item).
     truth : scipy.sparse.csr_matrix
         Rows aligned with ``top`` (``split.test[users]``): the items that count as hits.
     k : int
@@ -169,7 +169,7 @@ def auc(scorer: Scorer, users, truth_rows: sp.csr_matrix, *,
     Parameters
     ----------
     scorer : Recommender or callable
-        Gives dense score blocks, as for :func:`recsys_bench.topk.topk`.
+        Gives dense score blocks, as for :func:`recsys_bench.eval.topk.topk`.
     users : array of int
         Evaluated users.
     truth_rows : scipy.sparse.csr_matrix

@@ -33,7 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_bench.errors import UserError
-from recsys_bench.results import atomic_save_npz
+from recsys_bench.store.table import atomic_save_npz
 
 MODELS_DIR = "models"
 TAG_PREFIXES = ("tag_", "category_", "genre_")
@@ -532,7 +532,7 @@ def _read_meta(path: Path) -> tuple[dict, bool] | None:
 
 def _test_scores(run_dir: Path) -> dict[str, tuple[float, int]]:
     """trial id -> (test precision@k at its last epoch, k), from the run's results table."""
-    from recsys_bench.results import read_results
+    from recsys_bench.store.table import read_results
 
     try:
         df = read_results(run_dir)

@@ -20,7 +20,7 @@ name.
 
 ``dask``
     Each trial is a task on a ``distributed`` cluster (``Client(scheduler_address)``) that runs
-    :func:`recsys_bench.runner.run_trial` on a worker and returns its rows, which this process
+    :func:`recsys_bench.experiment.runner.run_trial` on a worker and returns its rows, which this process
     stores. The run folder must be on a filesystem that every worker sees at the same path (as
     with any Dask deployment reading files): workers read the splits from it and write
     ``raw/``, ``models/`` and failure logs into it; a worker that does not see it is refused with
@@ -44,7 +44,7 @@ name.
     that dies is retried by Dask (the scheduler's ``allowed-failures``), then the trial is a
     ``failed`` row.
 
-Other work than the runner's trials (the Bayesian search's trials, :mod:`recsys_bench.search`)
+Other work than the runner's trials (the Bayesian search's trials, :mod:`recsys_bench.experiment.search`)
 goes through the same executors as a :class:`Task`: a module-level function and its arguments,
 run where trials run, whose return value comes back in :attr:`Done.result`. A task is given the
 executor's ``cache`` (an ``OrderedDict`` that lives as long as the worker, the inline executor or
@@ -77,10 +77,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from recsys_bench import results as store
-from recsys_bench.config import cores
+from recsys_bench.store import table as store
+from recsys_bench.experiment.config import cores
 from recsys_bench.errors import UserError
-from recsys_bench.runner import Trial, _now, one_line, run_trial
+from recsys_bench.experiment.runner import Trial, _now, one_line, run_trial
 
 EXECUTORS = ("processes", "inline", "dask")
 
@@ -304,10 +304,10 @@ class _Worker:
 
         child_in, to_child = os.pipe()
         from_child, child_out = os.pipe()
-        root = str(Path(__file__).resolve().parent.parent)
+        root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        command = [sys.executable, "-c", "from recsys_bench.executors import _worker_entry; "
+        command = [sys.executable, "-c", "from recsys_bench.experiment.executors import _worker_entry; "
                    "_worker_entry()", str(child_in), str(child_out), str(run_dir)]
         self.process = subprocess.Popen(command, pass_fds=(child_in, child_out), env=env,
                                         stdin=subprocess.DEVNULL)

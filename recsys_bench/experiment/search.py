@@ -17,7 +17,7 @@ test set. This search differs on purpose:
   command again continues it up to the requested number of trials in total. A trial interrupted
   by Ctrl-C does not count.
 
-Where trials run: the executors of the runner (:mod:`recsys_bench.executors`), chosen with
+Where trials run: the executors of the runner (:mod:`recsys_bench.experiment.executors`), chosen with
 ``executor``: ``inline`` (the default: in this process, one trial at a time), ``processes``
 (local worker processes) or ``dask`` (a Dask cluster), ``parallel`` trials at once. Whatever
 the executor, this process alone asks Optuna for trials and tells it their outcome (Optuna's
@@ -26,7 +26,7 @@ ask-and-tell interface):
 1. ``study.ask()`` gives a trial; its parameters are sampled here, by the study's seeded sampler
    (so a run's draws do not depend on which worker runs what), and its model setting stored as
    the trial's ``setting`` attribute;
-2. the trial body goes to the executor as a :class:`~recsys_bench.executors.Task` (the config,
+2. the trial body goes to the executor as a :class:`~recsys_bench.experiment.executors.Task` (the config,
    the folder, the trial's storage id and its setting). Where it runs it opens the study in
    ``search.db``, rebuilds the trial (``optuna.trial.Trial(study, trial_id)``) and trains:
    ``trial.report`` stores each checkpoint's validation score in the database and
@@ -60,7 +60,7 @@ every worker sees at the same path, with working file locks (SQLite), and worker
 The output folder holds ``config.toml`` (the config as run), ``search.db``, ``search.md`` (the
 report), ``search.json`` (its figures), ``search.csv`` (one row per trial),
 ``figures/search-history.png``, ``models/search-best.npz`` (the retrained best model's vectors,
-for ``recsys-bench similar`` and friends), ``gallery/`` (:mod:`recsys_bench.gallery`),
+for ``recsys-bench similar`` and friends), ``gallery/`` (:mod:`recsys_bench.analysis.gallery`),
 ``splits/`` (the validation split and item features the trials read) and, with ``processes``,
 ``logs/worker-<pid>.log``.
 
@@ -119,10 +119,10 @@ from typing import Any
 
 import numpy as np
 
-from recsys_bench.config import read_config_text
+from recsys_bench.experiment.config import read_config_text
 from recsys_bench.errors import UserError
 from recsys_bench.protocol import fit_through
-from recsys_bench.results import atomic_write_json, atomic_write_text
+from recsys_bench.store.table import atomic_write_json, atomic_write_text
 
 DB_FILE = "search.db"
 BEST_MODEL = "search-best"
@@ -315,7 +315,7 @@ class _Parser:
 
     def config(self, source: str) -> SearchConfig:
         from recsys_bench import datasets, models
-        from recsys_bench.config import model_params
+        from recsys_bench.experiment.config import model_params
 
         raw = self.table(self.raw, "", _TOP, required=("experiment", "dataset", "search"))
         head = self.table(raw["experiment"], "experiment", _EXPERIMENT, required=("name",))
@@ -482,7 +482,7 @@ def _prepare(config: SearchConfig) -> _Data:
     from recsys_bench import datasets
     from recsys_bench.splits import make_split
 
-    from recsys_bench.config import wants_features
+    from recsys_bench.experiment.config import wants_features
 
     data = datasets.load(config.dataset, **config.dataset_options)
     if wants_features(config.params) and data.item_features is None:
@@ -575,8 +575,8 @@ def _train_and_score(config: SearchConfig, setting: dict, split, features, repor
     may raise to stop (pruning). Returns (model, score, epochs trained, fit seconds, eval seconds).
     """
     from recsys_bench import models
-    from recsys_bench.config import model_params, wants_features
-    from recsys_bench.evaluation import evaluate
+    from recsys_bench.experiment.config import model_params, wants_features
+    from recsys_bench.eval.evaluation import evaluate
     from recsys_bench.threads import pinned_blas
 
     if wants_features(setting) and features is None:
@@ -609,7 +609,7 @@ def _train_and_score(config: SearchConfig, setting: dict, split, features, repor
 
 def _save_trial_data(out: Path, data: _Data) -> None:
     """Write the validation split and item features that trial bodies read (``splits/``)."""
-    from recsys_bench.results import atomic_save_npz
+    from recsys_bench.store.table import atomic_save_npz
     from recsys_bench.splits import save_split
 
     save_split(data.validation, out / VALIDATION_FILE)
@@ -713,7 +713,7 @@ def _run_trials(study, config: SearchConfig, out: Path, pool, todo: int, paralle
     outcomes; on any error of this process the running ones are told failed (interrupted)."""
     from optuna.trial import TrialState
 
-    from recsys_bench.executors import Task
+    from recsys_bench.experiment.executors import Task
     from recsys_bench.threads import resolve_threads
 
     folder = str(out.resolve())
@@ -795,7 +795,7 @@ def run_search(config_path: str | os.PathLike, out_dir: str | os.PathLike, trial
         A run folder of a grid over the same data (``configs/sketchfab-wrmf-grid.toml``): the
         report then compares its best test p@k and compute with the search's.
     executor : {"inline", "processes", "dask"}
-        Where trials run (see the module docstring and :mod:`recsys_bench.executors`): this
+        Where trials run (see the module docstring and :mod:`recsys_bench.experiment.executors`): this
         process (default), local worker processes, or a Dask cluster.
     scheduler : str, optional
         The Dask scheduler's address (``tcp://HOST:8786``), for ``executor="dask"`` only.
@@ -813,9 +813,9 @@ def run_search(config_path: str | os.PathLike, out_dir: str | os.PathLike, trial
     UserError
         Bad config, a folder holding another search or other files, a data set or split that
         cannot be loaded, a bad ``parallel`` or an executor that cannot be set up (see
-        :func:`recsys_bench.executors.make`).
+        :func:`recsys_bench.experiment.executors.make`).
     """
-    from recsys_bench import executors
+    from recsys_bench.experiment import executors
 
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise UserError(f"--trials must be a whole number >= 1, got {trials!r}")
@@ -865,7 +865,7 @@ def _search(config: SearchConfig, out: Path, trials: int, pool, parallel: int | 
         {"trials_run": todo, "wall_seconds": round(time.perf_counter() - t0, 3),
          "parallel": parallel, **pool.info()}])
     _final(config, data, study, out, quiet)
-    from recsys_bench.gallery import write_gallery
+    from recsys_bench.analysis.gallery import write_gallery
 
     write_gallery(out)
     report = _write_report(out, config, study, grid_run)
@@ -921,7 +921,7 @@ def _best_trial(study):
 
 def _final(config: SearchConfig, data: _Data, study, out: Path, quiet: bool) -> None:
     """Retrain the best trial on the full train part and score the test set (once per best)."""
-    from recsys_bench import similarity
+    from recsys_bench import embeddings as similarity
 
     best = _best_trial(study)
     if best is None or study.user_attrs.get("final", {}).get("trial") == best.number:
@@ -997,7 +997,7 @@ def grid_summary(grid_run: str | os.PathLike, model: str) -> GridSummary:
     Compute: distinct trials, epochs trained (each trial's last checkpoint), fit seconds up to
     the last checkpoint and evaluation seconds of every checkpoint, summed over trials.
     """
-    from recsys_bench.results import read_results
+    from recsys_bench.store.table import read_results
 
     df = read_results(grid_run)
     ok = df[(df["status"] == "ok") & (df["subset"] == "test")]
@@ -1192,7 +1192,7 @@ def _write_report(out: Path, config: SearchConfig, study, grid_run) -> Path:
             lines += ["", "Errors: " + "; ".join(f"trial {r.trial}: {r.error}"
                                                  for r in errors.itertuples())]
         lines += [""]
-        from recsys_bench.results import atomic_write_bytes
+        from recsys_bench.store.table import atomic_write_bytes
 
         atomic_write_bytes(out / "search.csv", table.to_csv(index=False).encode("utf-8"))
 
