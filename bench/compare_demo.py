@@ -26,7 +26,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from recsys_bench.store import table as store
+from recsys_bench import fileio
+
 from recsys_bench.testing import build_run
 
 CONFIG = """\
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.out or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
-        store.atomic_write_text(folder / "compare-demo.toml", CONFIG)
+        fileio.atomic_write_text(folder / "compare-demo.toml", CONFIG)
         for name, defects in (("a", None), ("a-again", None), ("b", DEFECTS)):
             print(f"building run {name!r}" + (f" with {defects}" if defects else ""), flush=True)
             build_run(folder / "compare-demo.toml", folder / name, defects)

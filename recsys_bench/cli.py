@@ -240,6 +240,50 @@ def _datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_after(run_dir, quiet: bool) -> None:
+    """Write a finished run's gallery and report; a report bug is a warning, never a lost run."""
+    from recsys_bench.analysis.gallery import write_gallery
+    from recsys_bench.analysis.report import write_report
+
+    try:
+        write_gallery(run_dir)
+        path = write_report(run_dir)
+    except UserError:
+        raise
+    except Exception as exc:  # the results are safe; a report bug must not hide them
+        print(f"warning: report failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return
+    if not quiet:
+        print(f"report: {path}", flush=True)
+
+
+def _query(args: argparse.Namespace) -> int:
+    """``similar``, ``tag-items`` and ``suggest-tags``: one query on a saved model."""
+    import numpy as np
+
+    from recsys_bench import embeddings
+
+    saved = embeddings.pick_model(args.run, args.model, trial=args.trial,
+                                  needs_tags=args.command != "similar")
+    n = embeddings.check_count(args.n)
+    print(saved.label)
+    if args.command == "tag-items":
+        feature = saved.find_tag(args.tag)
+        carriers = int(np.count_nonzero(saved.item_tags.indices == feature))
+        print(f"items closest to {saved.feature_names[feature]} (carried by {carriers} items)")
+        print(embeddings.format_hits(saved.items_for_tag(feature, n)))
+        return 0
+    index = saved.find_item(args.item)
+    if args.command == "similar":
+        print(f"items most similar to {embeddings.describe(saved, index)} (the first is the "
+              "item itself)")
+        print(embeddings.format_hits(saved.similar(index, n)))
+    else:
+        print(f"tags suggested for {embeddings.describe(saved, index)}")
+        print(embeddings.format_tag_hits(saved.tags_for_item(index, n)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``recsys-bench`` command; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -249,20 +293,25 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             from recsys_bench.experiment import runner
 
-            runner.run(args.config, args.out, quiet=args.quiet, workers=args.workers,
-                       retry_failed=args.retry_failed, executor=args.executor,
-                       scheduler=args.scheduler)
+            run_dir = runner.run(args.config, args.out, quiet=args.quiet, workers=args.workers,
+                                 retry_failed=args.retry_failed, executor=args.executor,
+                                 scheduler=args.scheduler)
+            _report_after(run_dir, args.quiet)
             return 0
         if args.command == "search":
-            from recsys_bench.experiment import search
+            from recsys_bench.analysis.gallery import write_gallery
+            from recsys_bench.analysis.search_report import write_search_report
+            from recsys_bench.experiment.search import run_search
 
-            return search.command_search(args)
+            out = run_search(args.config, args.out, args.trials, quiet=args.quiet,
+                             grid_run=args.grid_run, executor=args.executor,
+                             scheduler=args.scheduler, parallel=args.parallel)
+            write_gallery(out)
+            path = write_search_report(out, grid_run=args.grid_run)
+            print(path if args.quiet else f"report: {path}", flush=True)
+            return 0
         if args.command in ("similar", "tag-items", "suggest-tags"):
-            from recsys_bench import embeddings as similarity
-
-            return {"similar": similarity.command_similar,
-                    "tag-items": similarity.command_tag_items,
-                    "suggest-tags": similarity.command_suggest_tags}[args.command](args)
+            return _query(args)
         if args.command == "report":
             from recsys_bench.analysis import report
 

@@ -9,10 +9,43 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a model can do beyond fit and scores, declared by its adapter (never inferred from
+    its name).
+
+    Attributes
+    ----------
+    continues : bool
+        :meth:`Recommender.fit_more` adds epochs to the current state, so learning curves never
+        refit from scratch (``supports_continue``).
+    factors : bool
+        :meth:`Recommender.factors` returns ``(U, V)`` with ``scores == U[users] @ V.T``.
+    item_vectors : bool
+        :meth:`Recommender.item_vectors` returns item representations (similar-item queries).
+    feature_embeddings : bool
+        ``feature_embeddings()`` returns ``(item x feature matrix, feature embeddings)``: the
+        model puts item features (tags) in the item space (tag queries).
+    deterministic_threads : bool
+        The same seed gives the same scores at any thread count (False for Hogwild-style
+        training such as LightFM's, which the report marks).
+    fold_in : bool
+        The model can score users unseen in training from their given history.
+    """
+
+    continues: bool = False
+    factors: bool = False
+    item_vectors: bool = False
+    feature_embeddings: bool = False
+    deterministic_threads: bool = True
+    fold_in: bool = False
 
 
 @runtime_checkable
@@ -23,16 +56,24 @@ class Recommender(Protocol):
     ----------
     name : str
         Registry name, e.g. ``"implicit-als"``.
+    defaults : dict
+        Every accepted parameter with its default (the config layer checks names against it).
+    aliases : dict
+        Alternative parameter name -> parameter name (``epochs`` -> ``iterations``).
+    capabilities : Capabilities
+        What the model can do beyond fit and scores.
     params : dict
         The model's parameters as given (JSON-serialisable), recorded with every result.
     supports_continue : bool
-        True when :meth:`fit_more` adds epochs to the current state (ALS, LightFM), so learning
-        curves never refit from scratch.
+        ``capabilities.continues``.
     epochs_done : int
         Epochs trained so far (0 for models that have no epochs, such as popularity).
     """
 
     name: str
+    defaults: dict[str, Any]
+    aliases: dict[str, str]
+    capabilities: Capabilities
     params: dict
     supports_continue: bool
     epochs_done: int

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from recsys_bench import fileio
+
 from recsys_bench import models
 from recsys_bench.experiment import runner
 from recsys_bench.store import table as store
@@ -123,7 +125,7 @@ def build_run(config: str | os.PathLike, out: str | os.PathLike,
     config, out = Path(config), Path(out)
     experiment = load_config(config)
     out.mkdir(parents=True)
-    store.atomic_write_text(out / "config.toml", experiment.source)
+    fileio.atomic_write_text(out / "config.toml", experiment.source)
     trials = runner.plan_trials(experiment, runner.prepare_splits(experiment, out))
     real_get = models.get
 

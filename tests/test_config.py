@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from recsys_bench.experiment.config import cores, dataset_label, load_config, model_params, parse_config
+from recsys_bench.threads import cores
+from recsys_bench.experiment.config import dataset_label, load_config, model_params, parse_config
 from recsys_bench.errors import UserError
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"

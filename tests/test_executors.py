@@ -9,10 +9,11 @@ import dask
 import pandas as pd
 import pytest
 from dask_cluster import local_cluster
-from test_runner import KEY, TINY, no_report, write  # noqa: F401 (no_report is autouse)
+from test_runner import KEY, TINY, write
 
 from recsys_bench.experiment import executors
 from recsys_bench.experiment import runner
+from recsys_bench.experiment import trial as trial_module
 from recsys_bench.cli import main
 from recsys_bench.experiment.config import load_config
 from recsys_bench.errors import UserError
@@ -106,7 +107,7 @@ def test_a_dask_trial_past_its_timeout_is_a_timeout_row(config, cluster, tmp_pat
         time.sleep(1.0)
         return runner.failed_frame(trial, "failed", "should have been cancelled", "")
 
-    monkeypatch.setattr(executors, "run_trial", slow)
+    monkeypatch.setattr(trial_module, "run_trial", slow)
     short = write(tmp_path, GRID.replace("warmup = 0", "warmup = 0\ntimeout_s = 0.2"))
     table = read_results(runner.run(short, tmp_path / "run", quiet=True, executor="dask",
                                     scheduler=cluster.scheduler_address))
@@ -161,7 +162,7 @@ def test_workers_that_do_not_see_the_run_folder_are_refused(inline_table, config
     pool = executors.make("dask", tmp_path / "not-shared", scheduler=cluster.scheduler_address)
     try:
         with pytest.raises(UserError, match="does not see the run folder"):
-            pool.start(trial)
+            pool.start(runner._job(trial, config.parent / "inline").task)
     finally:
         pool.close()
 

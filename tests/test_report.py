@@ -19,6 +19,8 @@ import pytest
 import scipy.sparse as sp
 from scipy import stats as sps
 
+from recsys_bench import fileio
+
 from recsys_bench.analysis import plots
 from recsys_bench.store import table as store
 from recsys_bench.errors import UserError
@@ -104,14 +106,14 @@ def _build_run(run_dir) -> dict:
                             fit_seconds=seconds * max(epoch, 1), epoch_seconds=seconds,
                             eval_seconds=0.05, recommend_users_per_s=1000.0 * threads,
                             n_users=len(split.users), status="ok", error=""))
-                store.atomic_save_npz(run_dir / "raw" / f"{trial}.npz", raw)
+                fileio.atomic_save_npz(run_dir / "raw" / f"{trial}.npz", raw)
     rows.append(dict(dataset="toy", seed=0, model="ease", params='{"l2": 500.0}',
                      trial_id="f" * 16, threads=1, epoch=-1, subset="", k=K, n_users=0,
                      status="failed", error="MemoryError: cannot allocate 8 GiB"))
     store.write_table(pd.DataFrame(rows), run_dir)
     (run_dir / "config.toml").write_text('[experiment]\nname = "fake-grid"\n'
                                          'description = "a hand-made run"\n')
-    store.atomic_write_json(run_dir / "run.json", {
+    fileio.atomic_write_json(run_dir / "run.json", {
         "experiment": "fake-grid", "started_at": "2024-01-01T00:00:00+00:00",
         "ended_at": "2024-01-01T01:00:00+00:00", "status": "complete",
         "git": {"commit": "0123456789abcdef", "dirty": True},

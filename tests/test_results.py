@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recsys_bench import fileio
+
 from recsys_bench.store import table as store
 from recsys_bench.errors import UserError
 
@@ -20,29 +22,29 @@ def rows(trial_id: str, n: int = 2, **extra) -> pd.DataFrame:
 
 def test_atomic_write_replaces_whole_files_and_leaves_no_temporaries(tmp_path):
     path = tmp_path / "sub" / "f.txt"
-    store.atomic_write_text(path, "one")
-    store.atomic_write_text(path, "two")
+    fileio.atomic_write_text(path, "one")
+    fileio.atomic_write_text(path, "two")
     assert path.read_text() == "two"
     assert os.listdir(path.parent) == ["f.txt"]
 
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     path = tmp_path / "t.parquet"
-    store.atomic_write_parquet(rows("a"), path)
+    fileio.atomic_write_parquet(rows("a"), path)
 
     class Boom:
         def to_parquet(self, *args, **kwargs):
             raise RuntimeError("disk on fire")
 
     with pytest.raises(RuntimeError):
-        store.atomic_write_parquet(Boom(), path)
+        fileio.atomic_write_parquet(Boom(), path)
     assert len(pd.read_parquet(path)) == 2
     assert os.listdir(tmp_path) == ["t.parquet"]
 
 
 def test_normalize_gives_every_column_in_order_with_stable_types():
     df = store.normalize(rows("a", extra_column=[7, 8]))
-    assert list(df.columns)[:len(store.COLUMNS)] == list(store.COLUMNS)
+    assert list(df.columns)[:len(store.columns())] == list(store.columns())
     assert list(df.columns)[-1] == "extra_column"
     assert df["mse"].isna().all() and df["mse"].dtype == np.float64
     assert df["epoch"].dtype == np.int64 and df["exclude_train"].dtype == bool
@@ -80,7 +82,7 @@ def test_read_results_of_an_empty_folder_is_a_user_error(tmp_path):
 
 def test_raw_aliases_are_expanded(tmp_path):
     top = np.arange(10, dtype=np.int32).reshape(5, 2)
-    store.atomic_save_npz(store.raw_path(tmp_path, "t"), {
+    fileio.atomic_save_npz(store.raw_path(tmp_path, "t"), {
         "users": np.arange(5), "top_test_e2": top,
         "aliases": np.asarray(["top_train_e2=top_test_e2"])})
     raw = store.read_raw(tmp_path, "t")
@@ -90,5 +92,5 @@ def test_raw_aliases_are_expanded(tmp_path):
 
 def test_run_info_is_empty_when_absent(tmp_path):
     assert store.read_run_info(tmp_path) == {}
-    store.atomic_write_json(tmp_path / "run.json", {"a": [1, 2]})
+    fileio.atomic_write_json(tmp_path / "run.json", {"a": [1, 2]})
     assert store.read_run_info(tmp_path) == {"a": [1, 2]}

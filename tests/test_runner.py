@@ -74,16 +74,8 @@ def sessions(run_dir: Path) -> list[dict]:
     return read_run_info(run_dir)["sessions"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def no_report():
-    """The report has its own tests; here it would only cost time."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(runner, "_write_report", lambda run_dir, quiet: None)
-        yield
-
-
 @pytest.fixture(scope="module")
-def clean_run(tmp_path_factory, no_report) -> Path:
+def clean_run(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("clean")
     config = write(folder, TINY)
     return runner.run(config, folder / "run", quiet=True, workers=2)
@@ -292,7 +284,7 @@ def test_trial_ids_are_stable_and_distinct():
 
 
 def test_longest_trials_are_scheduled_first():
-    from recsys_bench.experiment.runner import Trial, _schedule_key
+    from recsys_bench.experiment.plan import Trial, schedule_order
 
     def trial(name, factors, checkpoints, threads=1):
         return Trial(**{f.name: None for f in dataclasses.fields(Trial)} | dict(
@@ -301,5 +293,5 @@ def test_longest_trials_are_scheduled_first():
 
     trials = [trial("small", 10, (2, 38)), trial("big", 120, (2, 38)),
               trial("short", 120, (2,)), trial("wide", 10, (2,), threads=2)]
-    key = _schedule_key({t.trial_id: i for i, t in enumerate(trials)})
-    assert [t.trial_id for t in sorted(trials, key=key)] == ["wide", "big", "small", "short"]
+    order = schedule_order(trials, trials)
+    assert [t.trial_id for t in order] == ["wide", "big", "small", "short"]

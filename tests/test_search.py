@@ -8,6 +8,8 @@ import optuna
 import pandas as pd
 import pytest
 
+from recsys_bench.analysis import search_report
+from recsys_bench.analysis.gallery import write_gallery
 from recsys_bench.experiment import search
 from recsys_bench import embeddings as similarity
 from recsys_bench.errors import UserError
@@ -67,24 +69,31 @@ start = [{points}]
     return path
 
 
+def run_search(config, out, trials, **kwargs):
+    """A search and its report and gallery, as ``recsys-bench search`` writes them."""
+    folder = search.run_search(config, out, trials, **kwargs)
+    write_gallery(folder)
+    return search_report.write_search_report(folder, grid_run=kwargs.get("grid_run"))
+
+
 def _trials(out):
-    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{out / search.DB_FILE}")
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{out / 'search.db'}")
     return [(t.number, t.state.name, t.value, t.params) for t in study.get_trials()]
 
 
 def test_search_prunes_resumes_and_reports(tmp_path, data_dir):
     config = write_config(tmp_path / "s.toml", data_dir)
     out = tmp_path / "out"
-    report = search.run_search(config, out, 3, quiet=True)
+    report = run_search(config, out, 3, quiet=True)
     first = _trials(out)
     assert len(first) == 3
     assert first[0][3] == GOOD and first[1][3] == BAD
     assert first[0][1] == "COMPLETE" and first[1][1] == "PRUNED"   # far behind at epoch 2
 
-    search.run_search(config, out, 5, quiet=True)
+    run_search(config, out, 5, quiet=True)
     resumed = _trials(out)
     assert len(resumed) == 5 and resumed[:3] == first           # continued, not restarted
-    search.run_search(config, out, 5, quiet=True)
+    run_search(config, out, 5, quiet=True)
     assert len(_trials(out)) == 5                              # already complete: nothing run
 
     summary = json.loads((out / "search.json").read_text())
@@ -128,7 +137,7 @@ iterations = { low = 2, high = 6, step = 2 }
     config = write_config(tmp_path / "w.toml", data_dir, model="implicit-als", space=space,
                           params="{ use_cg = true }", start=(),
                           pruner='{ kind = "halving", min_epochs = 2 }')
-    search.run_search(config, tmp_path / "w", 3, quiet=True)
+    run_search(config, tmp_path / "w", 3, quiet=True)
     trials = _trials(tmp_path / "w")
     assert len(trials) == 3 and all(set(t[3]) == {"factors", "regularization", "alpha",
                                                   "iterations"} for t in trials)
@@ -140,9 +149,9 @@ item_alpha = { low = 1e-5, high = 1e-3, log = true }
 scale = { low = 1e-3, high = 1.0, log = true }
 """, extra='[search.derived]\nuser_alpha = "item_alpha * scale"\n')
     loaded = search.load_search_config(tags)
-    setting = loaded.setting({"epochs": 2, "no_components": 4, "item_alpha": 1e-4, "scale": 0.5})
+    setting = loaded.search.setting({"epochs": 2, "no_components": 4, "item_alpha": 1e-4, "scale": 0.5})
     assert setting["user_alpha"] == pytest.approx(5e-5) and "scale" not in setting
-    search.run_search(tags, tmp_path / "t", 1, quiet=True)
+    run_search(tags, tmp_path / "t", 1, quiet=True)
     saved = similarity.pick_model(tmp_path / "t", needs_tags=True)
     assert saved.tag_vectors is not None
 
@@ -157,12 +166,12 @@ def test_grid_headline(tmp_path, data_dir):
                              exclude_train=True, precision_at_k=p, fit_seconds=seconds * epoch,
                              eval_seconds=1.0, seed=0))
     write_table(pd.DataFrame(rows), grid)
-    summary = search.grid_summary(grid, "lightfm-warp")
+    summary = search_report.grid_summary(grid, "lightfm-warp")
     assert (summary.model, summary.best, summary.best_epoch) == ("implicit-als", 0.04, 4)
     assert (summary.trials, summary.epochs) == (2, 8)
     assert summary.fit_seconds == pytest.approx(12 + 20) and summary.eval_seconds == 4
     config = write_config(tmp_path / "s.toml", data_dir, start=(GOOD,))
-    text = search.run_search(config, tmp_path / "out", 1, quiet=True, grid_run=grid).read_text()
+    text = run_search(config, tmp_path / "out", 1, quiet=True, grid_run=grid).read_text()
     assert "## Headline: grid vs Bayesian search" in text and "| 0.04 | test |" in text
 
 
@@ -173,11 +182,11 @@ def test_grid_headline(tmp_path, data_dir):
     (dict(start=({"alpha": 1},)), "search.start[0].alpha: is not a searched parameter"),
     (dict(extra='[search.derived]\nuser_alpha = "missing * 2"\n'), "'missing' is neither"),
     (dict(space="learning_rate = { low = 0.0, high = 1.0, log = true }"), "must be > 0"),
-    (dict(model="nosuch"), "search.model: unknown value 'nosuch'"),
+    (dict(model="nosuch"), "search.model: unknown model 'nosuch'"),
     (dict(space="no_components = { low = 0, high = 5 }", start=()), "no_components must be"),
     (dict(pruner='{ kind = "median", n = 1 }'), "search.pruner.n: unknown key"),
-    (dict(extra="timeout_s = 0\n"), "search.timeout_s: must be a number of seconds > 0"),
-    (dict(extra='timeout_s = "1h"\n'), "search.timeout_s: must be a number of seconds > 0"),
+    (dict(extra="timeout_s = 0\n"), "search.timeout_s: must be a positive number of seconds"),
+    (dict(extra='timeout_s = "1h"\n'), "search.timeout_s: must be a positive number of seconds"),
 ])
 def test_bad_configs_are_one_line_user_errors(tmp_path, data_dir, change, message):
     path = write_config(tmp_path / "bad.toml", data_dir, **change)
@@ -188,19 +197,19 @@ def test_bad_configs_are_one_line_user_errors(tmp_path, data_dir, change, messag
 
 def test_folder_of_another_search_or_bad_trials_is_refused(tmp_path, data_dir):
     out = tmp_path / "out"
-    search.run_search(write_config(tmp_path / "a.toml", data_dir, start=(GOOD,)), out, 1,
+    run_search(write_config(tmp_path / "a.toml", data_dir, start=(GOOD,)), out, 1,
                       quiet=True)
     other = write_config(tmp_path / "b.toml", data_dir, start=(GOOD,), name="other")
-    with pytest.raises(UserError, match="another search or run"):
-        search.run_search(other, out, 1, quiet=True)
+    with pytest.raises(UserError, match="holds a different search"):
+        run_search(other, out, 1, quiet=True)
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "x").write_text("x")
     with pytest.raises(UserError, match="not an empty folder"):
-        search.run_search(other, tmp_path / "busy", 1, quiet=True)
+        run_search(other, tmp_path / "busy", 1, quiet=True)
     with pytest.raises(UserError, match="--trials"):
-        search.run_search(other, tmp_path / "new", 0, quiet=True)
+        run_search(other, tmp_path / "new", 0, quiet=True)
     with pytest.raises(UserError, match="not a search folder"):
-        search.write_search_report(tmp_path / "busy")
+        search_report.write_search_report(tmp_path / "busy")
 
 
 def test_features_on_a_data_set_without_them_fail_clearly(tmp_path, data_dir):
@@ -210,7 +219,7 @@ def test_features_on_a_data_set_without_them_fail_clearly(tmp_path, data_dir):
     config = write_config(tmp_path / "s.toml", tmp_path / "plain", start=(GOOD,),
                           params='{ features = "tags" }')
     with pytest.raises(UserError, match="has no item features"):
-        search.run_search(config, tmp_path / "out", 1, quiet=True)
+        run_search(config, tmp_path / "out", 1, quiet=True)
 
 
 def test_an_interrupted_trial_does_not_count(tmp_path, data_dir, monkeypatch):
@@ -227,9 +236,9 @@ def test_an_interrupted_trial_does_not_count(tmp_path, data_dir, monkeypatch):
 
     monkeypatch.setattr(search, "_train_and_score", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        search.run_search(config, out, 3, quiet=True)
+        run_search(config, out, 3, quiet=True)
     monkeypatch.setattr(search, "_train_and_score", real)
-    search.run_search(config, out, 3, quiet=True)
+    run_search(config, out, 3, quiet=True)
     trials = _trials(out)
     assert [t[1] for t in trials[:3]] == ["COMPLETE", "FAIL", "PRUNED"] and len(trials) == 4
     assert trials[2][3] == BAD                                 # its start point queued again

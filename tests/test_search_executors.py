@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 from dask_cluster import local_cluster
-from test_search import BAD, GOOD, _trials, write_config
+from test_search import run_search, BAD, GOOD, _trials, write_config
 from test_similarity import write_topic_likes
 
 from recsys_bench.experiment import executors
@@ -28,7 +28,7 @@ def config(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def inline_trials(config):
-    search.run_search(config, config.parent / "inline", TRIALS, quiet=True)
+    run_search(config, config.parent / "inline", TRIALS, quiet=True)
     return _trials(config.parent / "inline")
 
 
@@ -51,7 +51,7 @@ def test_inline_is_the_default_and_completes(inline_trials, config):
 
 def test_processes_one_at_a_time_give_the_inline_trials(inline_trials, config):
     out = config.parent / "processes-1"
-    search.run_search(config, out, TRIALS, quiet=True, executor="processes", parallel=1)
+    run_search(config, out, TRIALS, quiet=True, executor="processes", parallel=1)
     trials = _trials(out)
     _check_complete(out, trials)
     assert trials == inline_trials                              # same draws, values, pruning
@@ -63,14 +63,14 @@ def test_processes_one_at_a_time_give_the_inline_trials(inline_trials, config):
 @pytest.mark.slow
 def test_two_processes_at_once_complete_and_resume_inline(config):
     out = config.parent / "processes-2"
-    search.run_search(config, out, TRIALS, quiet=True, executor="processes", parallel=2)
+    run_search(config, out, TRIALS, quiet=True, executor="processes", parallel=2)
     summary = _check_complete(out, _trials(out))
     assert summary["sessions"][-1] == {**summary["sessions"][-1], "executor": "processes",
                                        "parallel": 2}
     table = pd.read_csv(out / "search.csv")
     assert (table["epochs_run"] > 0).all() and (table["fit_seconds"] > 0).all()
     assert len(list((out / "logs").glob("worker-*.log"))) == 2  # two trials at once
-    search.run_search(config, out, TRIALS + 1, quiet=True)
+    run_search(config, out, TRIALS + 1, quiet=True)
     assert len(_trials(out)) == TRIALS + 1                     # continued inline, not restarted
 
 
@@ -82,11 +82,11 @@ def test_trials_running_at_an_interrupt_do_not_count(config, tmp_path, monkeypat
     monkeypatch.setattr(search, "_progress", lambda total, done: interrupt)
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
-        search.run_search(config, out, TRIALS, executor="processes", parallel=2)
+        run_search(config, out, TRIALS, executor="processes", parallel=2)
     states = sorted(state for _, state, _, _ in _trials(out))
     assert len(states) == 2 and states[1] == "FAIL"             # the other one was running
     monkeypatch.undo()
-    search.run_search(config, out, TRIALS, quiet=True)
+    run_search(config, out, TRIALS, quiet=True)
     table = pd.read_csv(out / "search.csv")
     assert (table["state"] == "interrupted").sum() == 1 and len(table) == TRIALS + 1
     assert json.loads((out / "search.json").read_text())["trials"] == TRIALS
@@ -107,7 +107,7 @@ def test_a_lost_trial_counts_as_failed_and_the_search_goes_on(config, tmp_path, 
         return pool
 
     monkeypatch.setattr(executors, "make", make)
-    search.run_search(config, tmp_path / "out", 3, quiet=True)
+    run_search(config, tmp_path / "out", 3, quiet=True)
     trials = _trials(tmp_path / "out")
     assert [state for _, state, _, _ in trials][0] == "FAIL" and len(trials) == 3
     table = pd.read_csv(tmp_path / "out" / "search.csv")
@@ -117,9 +117,9 @@ def test_a_lost_trial_counts_as_failed_and_the_search_goes_on(config, tmp_path, 
 def test_a_trial_past_timeout_s_is_killed_and_counts_as_failed(tmp_path):
     write_topic_likes(tmp_path)
     config = write_config(tmp_path / "s.toml", tmp_path, extra="timeout_s = 0.01\n")
-    assert search.load_search_config(config).timeout_s == 0.01
+    assert search.load_search_config(config).search.timeout_s == 0.01
     out = tmp_path / "out"
-    search.run_search(config, out, 2, quiet=True, executor="processes", parallel=1)
+    run_search(config, out, 2, quiet=True, executor="processes", parallel=1)
     assert [state for _, state, _, _ in _trials(out)] == ["FAIL", "FAIL"]
     table = pd.read_csv(out / "search.csv")
     assert (table["error"] == "exceeded timeout_s = 0.01 and was killed").all()
@@ -136,7 +136,7 @@ def test_a_trial_past_timeout_s_is_killed_and_counts_as_failed(tmp_path):
 ])
 def test_bad_executor_settings_are_user_errors(config, tmp_path, options, message):
     with pytest.raises(UserError, match=message):
-        search.run_search(config, tmp_path / "out", 2, quiet=True, **options)
+        run_search(config, tmp_path / "out", 2, quiet=True, **options)
     assert not (tmp_path / "out").exists()
 
 
@@ -150,7 +150,7 @@ def test_the_command_line_reports_a_bad_combination_in_one_line(config, tmp_path
 def test_a_local_dask_cluster_runs_the_search(config):
     with local_cluster(2) as cluster:
         out = config.parent / "dask"
-        search.run_search(config, out, TRIALS, quiet=True, executor="dask",
+        run_search(config, out, TRIALS, quiet=True, executor="dask",
                           scheduler=cluster.scheduler_address)
     summary = _check_complete(out, _trials(out))
     session = summary["sessions"][-1]

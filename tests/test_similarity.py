@@ -7,14 +7,15 @@ something, and a LightFM model trained with them must place each topic tag near 
 
 from __future__ import annotations
 
-import argparse
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from recsys_bench import datasets, models
+from recsys_bench import cli
 from recsys_bench import embeddings as similarity
+from recsys_bench.store import artifacts
 from recsys_bench.datasets.psv import write_psv
 from recsys_bench.errors import UserError
 from recsys_bench.store.table import write_table
@@ -63,7 +64,7 @@ def topic_data(tmp_path_factory):
 
 
 def _save(model, data, path, **meta):
-    return similarity.save_model_vectors(model, path, item_ids=data.item_ids,
+    return artifacts.save_model_vectors(model, path, item_ids=data.item_ids,
                                          item_names=data.item_names,
                                          feature_names=data.feature_names,
                                          item_features=data.item_features, meta=meta)
@@ -186,24 +187,24 @@ def test_models_without_vectors_are_not_saved(tmp_path, topic_data):
 
 
 def test_save_run_model_uses_the_runs_vocabulary_and_keeps_the_best(tmp_path, topic_data):
-    similarity.save_vocabulary(similarity.vocabulary_path(tmp_path, "topics"), topic_data)
+    artifacts.save_vocabulary(artifacts.vocabulary_path(tmp_path, "topics"), topic_data)
     als = models.get("implicit-als", factors=4, iterations=2, num_threads=1)
     als.fit(topic_data.matrix)
     tagged = models.get("lightfm-bpr", no_components=4, epochs=1, features="tags", num_threads=1)
     tagged.fit(topic_data.matrix, item_features=topic_data.item_features)
-    save = similarity.save_run_model
+    save = artifacts.save_run_model
     assert save(tmp_path, tagged, dataset="topics", trial_id="tags", score=0.01, keep=1)
     for trial, score in (("t1", 0.1), ("t2", 0.3), ("t3", 0.2)):
         save(tmp_path, als, dataset="topics", trial_id=trial, score=score, k=5,
              item_features=topic_data.item_features, keep=1 if trial != "t1" else None)
     assert sorted(p.stem for p in (tmp_path / "models").glob("*.npz")) == ["t2", "tags"]
-    saved = similarity.load_model(similarity.model_path(tmp_path, "t2"))
+    saved = similarity.load_model(artifacts.model_path(tmp_path, "t2"))
     assert list(saved.item_ids) == list(topic_data.item_ids)
     assert saved.tags_of(0) and saved.meta["model"] == "implicit-als"
     assert saved.meta["score"] == 0.3 and saved.meta["k"] == 5
     for trial in ("a", "b"):
         save(tmp_path, als, dataset="topics", trial_id=trial, score=0.0)
-    removed = similarity.prune_saved_models(tmp_path, keep=1)
+    removed = artifacts.prune_saved_models(tmp_path, keep=1)
     assert sorted(p.stem for p in removed) == ["a", "b"]
 
 
@@ -213,21 +214,20 @@ def test_saving_during_a_run_never_reads_the_result_table(tmp_path, topic_data, 
     def no_table(run_dir):
         raise AssertionError("save_run_model read the result table")
 
-    monkeypatch.setattr(similarity, "_test_scores", no_table)
+    monkeypatch.setattr(artifacts, "_test_scores", no_table)
     als = models.get("implicit-als", factors=4, iterations=2, num_threads=1)
     als.fit(topic_data.matrix)
     for trial, score in (("t1", 0.2), ("t2", 0.1), ("t3", 0.3)):
-        similarity.save_run_model(tmp_path, als, dataset="topics", trial_id=trial, score=score,
+        artifacts.save_run_model(tmp_path, als, dataset="topics", trial_id=trial, score=score,
                                   keep=1)
     assert [p.stem for p in (tmp_path / "models").glob("*.npz")] == ["t3"]
 
 
 def test_commands_print_names_and_tags(run_dir, topic_data, capsys):
-    args = argparse.Namespace(run=str(run_dir), model="lightfm-warp", item=_mid(0), n=3, trial=None,
-                              tag="racecar")
-    assert similarity.command_similar(args) == 0
-    assert similarity.command_tag_items(args) == 0
-    assert similarity.command_suggest_tags(args) == 0
+    common = ["--run", str(run_dir), "--model", "lightfm-warp", "-n", "3"]
+    assert cli.main(["similar", *common, "--item", _mid(0)]) == 0
+    assert cli.main(["tag-items", *common, "--tag", "racecar"]) == 0
+    assert cli.main(["suggest-tags", *common, "--item", _mid(0)]) == 0
     out = capsys.readouterr().out
     assert "spaceship model 0" in out and "tag_spaceship" in out and "racecar model" in out
     assert "(the first is the item itself)" in out

@@ -32,27 +32,9 @@ import pandas as pd
 
 from recsys_bench.store import table as store
 from recsys_bench.errors import UserError
+from recsys_bench.eval import registry
 from recsys_bench.eval.stats import mean_ci
 
-# Result column -> +1 (higher is better), -1 (lower is better), 0 (reported, never a regression).
-QUALITY_DIRECTION: dict[str, int] = {
-    "precision_at_k": 1,
-    "recall_at_k": 1,
-    "ndcg_at_k": 1,
-    "map_at_k": 1,
-    "hit_rate_at_k": 1,
-    "auc": 1,
-    "mse": -1,
-    "coverage_at_k": 0,
-}
-# Result column -> the key of recsys_bench.eval.metrics.ranking_metrics computed from raw top-k lists.
-RAW_METRICS: dict[str, str] = {
-    "precision_at_k": "precision",
-    "recall_at_k": "recall",
-    "ndcg_at_k": "ndcg",
-    "map_at_k": "map",
-    "hit_rate_at_k": "hit_rate",
-}
 SETTING = ["dataset", "model", "params", "threads"]
 DEFAULT_THRESHOLD = 1.10
 DEFAULT_MIN_SECONDS = 0.05
@@ -410,13 +392,14 @@ def _quality_changes(key: tuple, subset: str, sub_a: pd.DataFrame, sub_b: pd.Dat
     """Every quality metric of one setting and subset at the final epoch, B against A."""
     out = []
     epoch = int(sub_a["epoch"].max())
-    for metric, direction in QUALITY_DIRECTION.items():
+    for metric, spec in registry.by_column().items():
+        direction = spec.direction
         values_a = sub_a[metric].to_numpy(dtype=float)
         values_b = sub_b[metric].to_numpy(dtype=float)
         if not (np.isfinite(values_a).any() and np.isfinite(values_b).any()):
             continue
-        if per_user is not None and metric in RAW_METRICS:
-            a_u, b_u = per_user[RAW_METRICS[metric]]
+        if per_user is not None and spec.name in per_user:
+            a_u, b_u = per_user[spec.name]
             a, b, diffs, method = np.nanmean(a_u), np.nanmean(b_u), b_u - a_u, "users"
         else:
             a, b = np.nanmean(values_a), np.nanmean(values_b)
@@ -502,8 +485,6 @@ class _RawMetrics:
 
         None when any trial lacks a raw file, a top-k list or its split in either run.
         """
-        from recsys_bench.eval.metrics import ranking_metrics
-
         pooled: dict[str, tuple[list, list]] = {}
         for trial in ids:
             split = self.split(dataset, int(seeds[trial]))
@@ -518,7 +499,7 @@ class _RawMetrics:
             k = int(rows.at[trial, "k"])
             truth = (split.test if subset == "test" else split.train)[split.users]
             for top, column in zip(tops, (0, 1)):
-                for metric, values in ranking_metrics(top, truth, k).items():
+                for metric, values in registry.top_metrics(top, truth, k).items():
                     pooled.setdefault(metric, ([], []))[column].append(values)
         return {m: (np.concatenate(a), np.concatenate(b)) for m, (a, b) in pooled.items()}
 

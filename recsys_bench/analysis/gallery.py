@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recsys_bench.store.table import atomic_write_text
+from recsys_bench.fileio import atomic_write_text
 from recsys_bench.embeddings import Hit, SavedModel, load_entry, saved_models
 
 GALLERY_DIR = "gallery"

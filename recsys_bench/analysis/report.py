@@ -32,8 +32,10 @@ import pandas as pd
 
 from recsys_bench.analysis import plots
 from recsys_bench.errors import UserError
-from recsys_bench.store.table import (atomic_write_text, raw_path, read_raw, read_results,
+from recsys_bench.fileio import atomic_write_text
+from recsys_bench.store.table import (raw_path, read_raw, read_results,
                                   read_run_info)
+from recsys_bench.eval import registry
 from recsys_bench.eval.stats import PAIRED_METHODS, paired_test, t_half_width
 
 PAIRED_METHOD = "t"
@@ -41,8 +43,6 @@ CONFIDENCE = 0.95
 SETTING = ["dataset", "model", "params", "threads"]
 REQUIRED_COLUMNS = ("dataset", "seed", "model", "params", "trial_id", "threads", "epoch", "subset",
                     "k", "precision_at_k", "fit_seconds", "epoch_seconds", "status")
-METRICS = {"recall_at_k": "recall", "ndcg_at_k": "NDCG", "map_at_k": "MAP",
-           "hit_rate_at_k": "hit rate", "auc": "AUC", "coverage_at_k": "coverage"}
 SIZE_COLUMNS = ("nnz", "likes", "n_likes", "n_interactions")
 NONDETERMINISTIC = "†"
 
@@ -89,6 +89,33 @@ class Document:
 
 # --------------------------------------------------------------------------- reading the run
 
+def _deterministic(model: str) -> bool:
+    """Whether ``model`` gives the same scores at any thread count (its declared capability;
+    a model this installation does not know counts as deterministic)."""
+    from recsys_bench import models
+
+    try:
+        return models.model_class(model).capabilities.deterministic_threads
+    except (UserError, ImportError):
+        return True
+
+
+def _other_metrics() -> dict[str, str]:
+    """Column -> label of the registered metrics other than p@k and MSE (which every table
+    shows in their own columns)."""
+    return {spec.column: spec.label for spec in registry.METRICS.values()
+            if spec.name not in ("precision", "mse")}
+
+
+def _plugin_metrics(table: pd.DataFrame) -> list:
+    """Registered metrics beyond the built-ins that ``table`` has values of (shown as extra
+    columns, so reports of runs without them stay as they were)."""
+    from recsys_bench.eval.metrics import BUILTIN_METRICS
+
+    return [spec for spec in registry.METRICS.values() if spec not in BUILTIN_METRICS
+            and spec.column in table and table[spec.column].notna().any()]
+
+
 def _read_results(run_dir: Path) -> pd.DataFrame:
     df = read_results(run_dir)
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
@@ -100,7 +127,7 @@ def _read_results(run_dir: Path) -> pd.DataFrame:
         df[column] = pd.to_numeric(df[column], errors="coerce").fillna(0).astype(int)
     df["status"] = df["status"].replace("", "ok").fillna("ok").astype(str)
     df["error"] = df["error"].fillna("").astype(str) if "error" in df else ""
-    for column in ("mse", "recommend_users_per_s", "eval_seconds", *METRICS):
+    for column in ("mse", "recommend_users_per_s", "eval_seconds", *_other_metrics()):
         if column not in df:
             df[column] = np.nan
     return df
@@ -206,7 +233,7 @@ def _settings(quality: pd.DataFrame) -> pd.DataFrame:
                          right_on=SETTING + ["best_epoch"])
     agg = {"fit_to_best": ("fit_seconds", "mean"), "users_per_s": ("recommend_users_per_s", "mean"),
            "test_mse": ("mse", "mean"), "k": ("k", "first")}
-    agg.update({name: (name, "mean") for name in METRICS})
+    agg.update({name: (name, "mean") for name in _other_metrics()})
     means = at_best.groupby(SETTING).agg(**agg).reset_index()
     per_epoch = (test.assign(sec=_epoch_seconds(test)).groupby(SETTING)
                  .agg(s_per_epoch=("sec", "median"), n_epochs=("epoch", "nunique"),
@@ -361,7 +388,7 @@ def _params_text(params: str) -> str:
 
 
 def _model_label(model: str, threads: int) -> str:
-    mark = NONDETERMINISTIC if model.startswith("lightfm") and threads > 1 else ""
+    mark = NONDETERMINISTIC if not _deterministic(model) and threads > 1 else ""
     return f"{model}{mark}"
 
 
@@ -459,9 +486,10 @@ def _best_section(doc: Document, store: _Store, quality: pd.DataFrame, best: pd.
     k = int(best["k"].iloc[0])
     ref = best.iloc[0]
     notes: list[str] = []
+    extra = _plugin_metrics(best)
     columns = ["model", "best setting", "threads", "best epoch", f"test p@{k} mean ± 95% CI half",
                "95% interval", "seeds", f"train p@{k}", "test MSE", "recall", "NDCG",
-               "fit s/epoch", "recommend users/s", f"Δ p@{k} vs best (per-user)",
+               *(spec.label for spec in extra), "fit s/epoch", "recommend users/s", f"Δ p@{k} vs best (per-user)",
                "p-value", "users paired"]
     rows = []
     for _, row in best.iterrows():
@@ -481,6 +509,7 @@ def _best_section(doc: Document, store: _Store, quality: pd.DataFrame, best: pd.
             Cell(_fmt_g(row["test_mse"], 4), _num(row["test_mse"])),
             Cell(_fmt(row["recall_at_k"]), _num(row["recall_at_k"])),
             Cell(_fmt(row["ndcg_at_k"]), _num(row["ndcg_at_k"])),
+            *(Cell(_fmt(row[spec.column]), _num(row[spec.column])) for spec in extra),
             Cell(_fmt_g(row["s_per_epoch"]), _num(row["s_per_epoch"])),
             Cell(_fmt_rate(row["users_per_s"]), _num(row["users_per_s"])),
         ] + test_cells)
@@ -543,7 +572,7 @@ def _dataset_section(doc: Document, figs: _Figures, store: _Store, dataset: str,
     best = _best_per_model(mine)
     doc.heading(3, "Best setting of each model")
     _best_section(doc, store, quality, best)
-    if (mine["model"].str.startswith("lightfm") & (mine["threads"] > 1)).any():
+    if (~mine["model"].map(_deterministic) & (mine["threads"] > 1)).any():
         doc.para(f"{NONDETERMINISTIC} LightFM with more than one thread is not deterministic "
                  "(Hogwild: threads update shared embeddings without locks), so its repeats differ "
                  "even at a fixed seed.")
@@ -619,7 +648,7 @@ def _scaling_section(doc: Document, figs: _Figures, ok: pd.DataFrame) -> None:
           f"the smallest thread count run ({', '.join(map(str, base))})")
     doc.para(f"Speedup = fit seconds per epoch at {vs} / at n threads (median over epochs and "
              f"seeds); efficiency = speedup × base threads / n.")
-    if (scaling["model"].str.startswith("lightfm") & (scaling["threads"] > 1)).any():
+    if (~scaling["model"].map(_deterministic) & (scaling["threads"] > 1)).any():
         doc.para(f"{NONDETERMINISTIC} LightFM with more than one thread is not deterministic "
                  "(Hogwild).")
     for dataset, frame in scaling.groupby("dataset"):

@@ -22,6 +22,27 @@ _LOADERS = {
 }
 
 
+def register(name: str, module: str, description: str) -> None:
+    """Register a data set: ``module`` (an importable module name) has a ``load(**options)``
+    function returning :class:`~recsys_bench.data.Interactions`.
+
+    Built-ins are listed in ``_LOADERS``; a plug-in or a test registers its own here.
+
+    Raises
+    ------
+    UserError
+        The name is taken.
+    """
+    if name in _LOADERS:
+        raise UserError(f"dataset {name!r} is already registered")
+    _LOADERS[name] = (module, description)
+
+
+def unregister(name: str) -> None:
+    """Remove a data set added with :func:`register`."""
+    _LOADERS.pop(name, None)
+
+
 def names() -> list[str]:
     """Names of the registered data sets."""
     return list(_LOADERS)

@@ -19,15 +19,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_bench.errors import UserError
-from recsys_bench.eval.metrics import (RANKING_METRICS, auc_of_ranked, check_metrics, coverage,
-                                  mse_block, mse_closed_form, nanmean, rank_rows,
-                                  ranking_metrics)
+from recsys_bench.eval import registry
+from recsys_bench.eval.metrics import (auc_of_ranked, check_metrics, mse_block,
+                                       mse_closed_form, nanmean, rank_rows)
 from recsys_bench.splits import Split
 from recsys_bench.eval.topk import (FactorProducts, block_size_for, check_block_size, check_k,
-                               exclude_in_place, factor_topk, rows_of, run_blocks, score_block,
-                               single_threaded_blas, threads_of, topk_block)
+                                    exclude_in_place, factor_topk, rows_of, run_blocks,
+                                    score_block, threads_of, topk_block)
+from recsys_bench.threads import single_threaded_blas
 
-METRICS = (*RANKING_METRICS, "auc", "coverage", "mse")
 SUBSETS = ("train", "test")
 
 
@@ -76,7 +76,7 @@ def _subsets(values) -> tuple[str, ...]:
 
 
 def evaluate(model, split: Split, *, k: int = 5, exclude_train: bool = True,
-             subsets=("test",), metrics=METRICS, block_size: int | None = None,
+             subsets=("test",), metrics=None, block_size: int | None = None,
              num_threads: int | None = None) -> dict[str, EvalResult]:
     """Evaluate a fitted model on the evaluated users of a split.
 
@@ -94,8 +94,9 @@ def evaluate(model, split: Split, *, k: int = 5, exclude_train: bool = True,
         study's convention). The "train" subset is never ranked with exclusion.
     subsets : sequence of {"train", "test"}
         Whose items count as hits.
-    metrics : sequence of str
-        Any of ``precision, recall, ndcg, map, hit_rate, auc, coverage, mse``.
+    metrics : sequence of str, optional
+        Names from the metric registry (:mod:`recsys_bench.eval.registry`); by default every
+        registered metric.
     block_size : int, optional
         Users scored at once; by default a score block stays near 16 MB.
     num_threads : int, optional
@@ -109,7 +110,8 @@ def evaluate(model, split: Split, *, k: int = 5, exclude_train: bool = True,
         One result per subset.
     """
     subsets = _subsets(subsets)
-    metrics = check_metrics(metrics, METRICS)
+    metrics = check_metrics(registry.names() if metrics is None else metrics, registry.names())
+    specs = [registry.METRICS[m] for m in metrics]
     users = np.asarray(split.users, dtype=np.int64)
     n_items = split.train.shape[1]
     k = check_k(k, n_items)
@@ -121,7 +123,7 @@ def evaluate(model, split: Split, *, k: int = 5, exclude_train: bool = True,
     if factors is not None:
         factors = (np.asarray(factors[0])[users], np.asarray(factors[1]))
     per_user = {s: {} for s in subsets}
-    wants_top = any(m in metrics for m in (*RANKING_METRICS, "coverage"))
+    wants_top = any(spec.needs in ("top", "catalog") for spec in specs)
     with single_threaded_blas():
         if factors is not None and "mse" in metrics:
             users64, items64 = (np.asarray(f, dtype=np.float64) for f in factors)
@@ -137,9 +139,11 @@ def evaluate(model, split: Split, *, k: int = 5, exclude_train: bool = True,
         top = tops.get(excluded[s], np.empty((len(users), 0), dtype=np.int32))
         values = dict(per_user[s])
         if wants_top:
-            values.update(ranking_metrics(top, truth[s], k))
+            values.update(registry.top_metrics(top, truth[s], k, metrics))
         means = {m: nanmean(v) for m, v in values.items()}
-        means["coverage"] = coverage(top, n_items)
+        for spec in specs:
+            if spec.needs == "catalog":
+                means[spec.name] = float(spec.compute(top, n_items))
         results[s] = EvalResult(subset=s, k=k, exclude_train=bool(exclude_train), top=top,
                                 per_user={m: values[m] for m in metrics if m in values},
                                 means={m: means[m] for m in metrics if m in means},

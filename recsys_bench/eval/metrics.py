@@ -7,6 +7,7 @@ users where a metric is undefined, such as recall without test items, hold NaN a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,9 +15,6 @@ import scipy.sparse as sp
 
 from recsys_bench.errors import UserError
 from recsys_bench.eval.topk import Scorer, check_users, iter_blocks, rows_of
-
-RANKING_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate")
-
 
 def _truth(truth_rows, n_rows: int) -> sp.csr_matrix:
     """Truth as CSR with sorted indices and ``n_rows`` rows (rows aligned with the users)."""
@@ -249,3 +247,57 @@ def check_metrics(names, valid) -> tuple[str, ...]:
         raise UserError(f"unknown metric(s) {', '.join(map(str, unknown))}; "
                         f"valid: {', '.join(valid)}")
     return names
+
+
+# --------------------------------------------------------------------------- the specs
+
+NEEDS = ("top", "catalog", "ranking", "scores")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """Everything the harness needs to know about one metric.
+
+    Attributes
+    ----------
+    name : str
+        The config name (``evaluation.metrics``) and the key of ``EvalResult.means``.
+    column : str
+        The result table's column.
+    label : str
+        The short label of reports and charts.
+    higher_is_better : bool or None
+        The direction of ``compare``'s verdicts; None for a descriptive metric that is reported
+        but never a regression (coverage).
+    needs : str
+        One of :data:`NEEDS` (see the module docstring).
+    compute : callable or None
+        How it is computed (signature per ``needs``); None for the five classic ranking metrics,
+        which :func:`recsys_bench.eval.metrics.ranking_metrics` computes in one pass, and for
+        ``ranking``/``scores`` metrics, which the scoring pass computes.
+    """
+
+    name: str
+    column: str
+    label: str
+    higher_is_better: bool | None
+    needs: str
+    compute: Callable | None = None
+
+    @property
+    def direction(self) -> int:
+        """+1 higher is better, -1 lower is better, 0 never a regression."""
+        return 0 if self.higher_is_better is None else (1 if self.higher_is_better else -1)
+
+
+BUILTIN_METRICS = (
+    MetricSpec("precision", "precision_at_k", "p@k", True, "top"),
+    MetricSpec("recall", "recall_at_k", "recall", True, "top"),
+    MetricSpec("ndcg", "ndcg_at_k", "NDCG", True, "top"),
+    MetricSpec("map", "map_at_k", "MAP", True, "top"),
+    MetricSpec("hit_rate", "hit_rate_at_k", "hit rate", True, "top"),
+    MetricSpec("auc", "auc", "AUC", True, "ranking"),
+    MetricSpec("coverage", "coverage_at_k", "coverage", None, "catalog", coverage),
+    MetricSpec("mse", "mse", "MSE", False, "scores"),
+)
+"""The harness's metrics in table order: one spec each (see :mod:`recsys_bench.eval.registry`)."""

@@ -22,7 +22,6 @@ the first tied items in index order. Both paths give exactly the same answer.
 
 from __future__ import annotations
 
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
@@ -30,10 +29,10 @@ from typing import Callable, Union
 
 import numpy as np
 import scipy.sparse as sp
-from threadpoolctl import ThreadpoolController
 
 from recsys_bench.errors import UserError
 from recsys_bench.protocol import Recommender
+from recsys_bench.threads import resolve_threads, single_threaded_blas
 
 Scorer = Union[Recommender, Callable[[np.ndarray], np.ndarray]]
 
@@ -163,36 +162,12 @@ def check_block_size(block_size: int | None) -> None:
         raise UserError(f"block_size must be a positive integer, got {block_size!r}")
 
 
-def resolve_threads(num_threads: int) -> int:
-    """Thread count from a ``num_threads`` parameter: 0 means every core this process may use."""
-    if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)) \
-            or num_threads < 0:
-        raise UserError(f"num_threads must be an integer >= 0, got {num_threads!r}")
-    return int(num_threads) or len(os.sched_getaffinity(0))
-
-
 def threads_of(model, num_threads: int | None) -> int:
     """``num_threads`` resolved (0 = all cores); None takes the model's ``params["num_threads"]``
     (the threads it trains with), else 1."""
     if num_threads is None:
         num_threads = (getattr(model, "params", None) or {}).get("num_threads", 1)
     return resolve_threads(num_threads)
-
-
-_controller = None
-
-
-def single_threaded_blas():
-    """Context holding BLAS to one thread per caller while blocks are scored and ranked.
-
-    Parallelism comes from blocks (``num_threads``), never from BLAS: a multi-threaded BLAS
-    under block threads oversubscribes the cores, and on a busy machine its spinning threads
-    made one small GEMM take seconds. A cached threadpoolctl controller makes this ~30 us.
-    """
-    global _controller
-    if _controller is None:
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
 
 
 def run_blocks(work: Callable[[int, int], object], start: int, stop: int, block_size: int,

@@ -13,24 +13,31 @@ import itertools
 import json
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recsys_bench.errors import UserError
+from recsys_bench.eval.registry import names as metric_names
+from recsys_bench.experiment.schema import Reader, kind, parse_toml, read_text
+from recsys_bench.threads import cores
 
-METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "auc", "coverage", "mse")
+if TYPE_CHECKING:
+    from recsys_bench.experiment.search_config import SearchSpec
+
 SUBSETS = ("train", "test")
 SPLIT_KINDS = ("user_holdout", "leave_k_out", "ratio", "temporal")
 EXCLUSIVE = ("scaling", "all", "none")
 FEATURES = ("tags", "none")
 
 _TOP_KEYS = {"experiment", "datasets", "split", "evaluation", "timing", "models"}
+_SEARCH_TOP_KEYS = {"experiment", "datasets", "split", "evaluation", "search"}
 _EXPERIMENT_KEYS = {"name", "description"}
 _DATASET_KEYS = {"name", "options", "label"}
 _SPLIT_KEYS = {"kind", "seeds", "options"}
+_SEARCH_SPLIT_KEYS = {"kind", "seeds", "validation_seed", "options"}
 _EVALUATION_KEYS = {"k", "metrics", "exclude_train", "subsets", "checkpoints"}
+_SEARCH_EVALUATION_KEYS = {"k", "exclude_train"}
 _CHECKPOINT_KEYS = {"start", "stop", "step"}
 _TIMING_KEYS = {"warmup", "repeats", "timeout_s", "exclusive"}
 _MODEL_KEYS = {"name", "params", "grid", "threads", "checkpoints", "repeats", "warmup", "datasets"}
@@ -61,11 +68,15 @@ class DatasetSpec:
 
 @dataclass(frozen=True)
 class SplitSpec:
-    """How train and test are drawn: ``kind`` with ``options``, once per seed."""
+    """How train and test are drawn: ``kind`` with ``options``, once per seed.
+
+    A search carves a validation split from the train part with ``validation_seed``.
+    """
 
     kind: str
     seeds: tuple[int, ...]
     options: dict
+    validation_seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +157,9 @@ class Experiment:
         The file's text, copied into the run folder as ``config.toml``.
     path : pathlib.Path or None
         Where it was read from.
+    search : SearchSpec or None
+        The ``[search]`` table of a search experiment (one data set, one split seed, no
+        ``[[models]]``).
     """
 
     name: str
@@ -158,6 +172,7 @@ class Experiment:
     raw: dict
     source: str
     path: Path | None = None
+    search: SearchSpec | None = None
 
     def checkpoints_of(self, model: ModelSpec) -> tuple[int, ...] | None:
         """The checkpoints ``model`` is evaluated at (its own override or the experiment's)."""
@@ -172,21 +187,17 @@ class Experiment:
         return model.warmup if model.warmup is not None else self.timing.warmup
 
 
-def cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-def load_config(path: str | os.PathLike) -> Experiment:
+def load_config(path: str | os.PathLike, *, search: bool = False) -> Experiment:
     """Read and validate an experiment file.
 
     Parameters
     ----------
     path : str or os.PathLike
         A TOML experiment file (see ``configs/``).
+    search : bool
+        True for ``recsys-bench search``: the file must have a ``[search]`` table (an
+        experiment with one data set and one split seed); False for ``recsys-bench run``,
+        which refuses one.
 
     Returns
     -------
@@ -198,104 +209,56 @@ def load_config(path: str | os.PathLike) -> Experiment:
         The file is missing or not TOML, or a key, name or value is wrong; the message names the
         key and the error carries the file and, where it can be found, the line.
     """
-    return parse_config(read_config_text(path), path=path)
+    return parse_config(read_text(path), path=path, search=search)
 
 
-def read_config_text(path: str | Path) -> str:
-    """The text of a config file; a missing or unreadable file is a ``UserError``."""
-    path = Path(path)
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError("config file not found", path=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read config: {exc}", path=path) from None
-
-
-def parse_config(text: str, *, path: str | os.PathLike | None = None) -> Experiment:
+def parse_config(text: str, *, path: str | os.PathLike | None = None,
+                 search: bool = False) -> Experiment:
     """Validate the TOML ``text`` of an experiment (``path`` only names it in errors)."""
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line = re.search(r"line (\d+)", str(exc))
-        raise UserError(f"not valid TOML: {exc}", path=path,
-                        line=int(line.group(1)) if line else None) from None
-    return _Parser(raw, text, path).experiment()
+    return _Parser(parse_toml(text, path), text, path).experiment(search)
 
 
-class _Parser:
-    """Walks the parsed TOML, raising ``UserError`` with the key path and its line."""
+class _Parser(Reader):
+    """Walks a parsed experiment file (see :class:`~recsys_bench.experiment.schema.Reader`)."""
 
-    def __init__(self, raw: dict, text: str, path: str | os.PathLike | None):
-        self.raw = raw
-        self.text = text
-        self.path = None if path is None else Path(path)
+    def experiment(self, search: bool = False) -> Experiment:
+        if search:
+            from recsys_bench.experiment.search_config import upgrade_legacy
 
-    def fail(self, where: tuple, message: str):
-        name = ".".join(f"[{part}]" if isinstance(part, int) else str(part) for part in where)
-        name = name.replace(".[", "[")
-        raise UserError(f"{name}: {message}" if name else message, path=self.path,
-                        line=_find_line(self.text, where))
-
-    def table(self, value: Any, where: tuple, allowed: set[str], required: tuple = ()) -> dict:
-        if not isinstance(value, dict):
-            self.fail(where, f"must be a table, got {_kind(value)}")
-        for key in value:
-            if key not in allowed:
-                self.fail(where + (key,), f"unknown key; allowed: {', '.join(sorted(allowed))}")
-        for key in required:
-            if key not in value:
-                self.fail(where + (key,), "missing (required)")
-        return value
-
-    def integer(self, value: Any, where: tuple, minimum: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(where, f"must be an integer, got {_kind(value)}")
-        if value < minimum:
-            self.fail(where, f"must be >= {minimum}, got {value}")
-        return value
-
-    def string(self, value: Any, where: tuple, choices: tuple | list | None = None) -> str:
-        if not isinstance(value, str) or not value:
-            self.fail(where, f"must be a non-empty string, got {_kind(value)}")
-        if choices is not None and value not in choices:
-            self.fail(where, f"unknown {where[-1]} {value!r}; known: {', '.join(choices)}")
-        return value
-
-    def string_list(self, value: Any, where: tuple, choices: tuple | list | None = None
-                    ) -> tuple[str, ...]:
-        if not isinstance(value, list) or not value:
-            self.fail(where, "must be a non-empty list of strings")
-        out = []
-        for i, item in enumerate(value):
-            if not isinstance(item, str):
-                self.fail(where, f"item {i} must be a string, got {_kind(item)}")
-            if choices is not None and item not in choices:
-                self.fail(where, f"unknown value {item!r}; known: {', '.join(choices)}")
-            if item in out:
-                self.fail(where, f"{item!r} is listed twice")
-            out.append(item)
-        return tuple(out)
-
-    def experiment(self) -> Experiment:
-        if "search" in self.raw:
+            self.raw = upgrade_legacy(self.raw)
+            if "search" not in self.raw:
+                self.fail((), "no [search] table: this is a run's experiment; run it with "
+                          "`recsys-bench run`, or add [search] (see configs/search-*.toml)")
+        elif "search" in self.raw:
             self.fail(("search",), "this is a search experiment; run it with "
                       "`recsys-bench search`, not `recsys-bench run`")
-        raw = self.table(self.raw, (), _TOP_KEYS, required=("experiment", "datasets", "models"))
+        required = ("experiment", "datasets", "search") if search else \
+            ("experiment", "datasets", "models")
+        raw = self.table(self.raw, (), _SEARCH_TOP_KEYS if search else _TOP_KEYS,
+                         required=required)
         head = self.table(raw["experiment"], ("experiment",), _EXPERIMENT_KEYS, required=("name",))
         name = self.string(head["name"], ("experiment", "name"))
         description = head.get("description", "")
         if not isinstance(description, str):
             self.fail(("experiment", "description"), "must be a string")
         datasets = self.datasets(raw["datasets"])
-        split = self.split(raw.get("split", {}))
-        evaluation = self.evaluation(raw.get("evaluation", {}))
+        split = self.split(raw.get("split", {}), search)
+        evaluation = self.evaluation(raw.get("evaluation", {}), search)
         timing = self.timing(raw.get("timing", {}))
         labels = tuple(d.label for d in datasets)
-        models = self.models(raw["models"], labels)
+        models: tuple[ModelSpec, ...] = ()
+        search_spec = None
+        if search:
+            from recsys_bench.experiment.search_config import parse_search
+
+            if len(datasets) != 1:
+                self.fail(("datasets",), "a search runs on one data set; give one [[datasets]]")
+            search_spec = parse_search(self, raw["search"], split)
+        else:
+            models = self.models(raw["models"], labels)
         return Experiment(name=name, description=description, datasets=datasets, split=split,
                           evaluation=evaluation, timing=timing, models=models, raw=self.raw,
-                          source=self.text, path=self.path)
+                          source=self.text, path=self.path, search=search_spec)
 
     def datasets(self, value: Any) -> tuple[DatasetSpec, ...]:
         from recsys_bench import datasets as registry
@@ -309,7 +272,7 @@ class _Parser:
             name = self.string(entry["name"], where + ("name",), registry.names())
             options = entry.get("options", {})
             if not isinstance(options, dict):
-                self.fail(where + ("options",), f"must be a table, got {_kind(options)}")
+                self.fail(where + ("options",), f"must be a table, got {kind(options)}")
             valid = registry.option_names(name)
             for key in options:
                 if key not in valid:
@@ -332,9 +295,9 @@ class _Parser:
             out.append(DatasetSpec(name=name, options=dict(options), label=label))
         return tuple(out)
 
-    def split(self, value: Any) -> SplitSpec:
+    def split(self, value: Any, search: bool = False) -> SplitSpec:
         where = ("split",)
-        self.table(value, where, _SPLIT_KEYS)
+        self.table(value, where, _SEARCH_SPLIT_KEYS if search else _SPLIT_KEYS)
         kind = self.string(value.get("kind", "user_holdout"), where + ("kind",), SPLIT_KINDS)
         seeds = value.get("seeds", [0])
         if not isinstance(seeds, list) or not seeds:
@@ -344,14 +307,21 @@ class _Parser:
             self.fail(where + ("seeds",), "a seed is listed twice")
         options = value.get("options", {})
         if not isinstance(options, dict):
-            self.fail(where + ("options",), f"must be a table, got {_kind(options)}")
+            self.fail(where + ("options",), f"must be a table, got {kind(options)}")
         valid = _split_option_names(kind)
         if valid is not None:
             for key in options:
                 if key not in valid:
                     self.fail(where + ("options", key), f"unknown option for split kind {kind!r};"
                               f" valid: {', '.join(valid)}")
-        return SplitSpec(kind=kind, seeds=seeds, options=dict(options))
+        validation_seed = None
+        if search:
+            if len(seeds) != 1:
+                self.fail(where + ("seeds",), "a search uses one split seed, e.g. seeds = [0]")
+            validation_seed = self.integer(value.get("validation_seed", seeds[0] + 1),
+                                           where + ("validation_seed",), 0)
+        return SplitSpec(kind=kind, seeds=seeds, options=dict(options),
+                         validation_seed=validation_seed)
 
     def checkpoints(self, value: Any, where: tuple) -> tuple[int, ...]:
         if isinstance(value, dict):
@@ -369,15 +339,15 @@ class _Parser:
             self.fail(where, f"epochs must increase strictly, got {list(epochs)}")
         return epochs
 
-    def evaluation(self, value: Any) -> EvaluationSpec:
+    def evaluation(self, value: Any, search: bool = False) -> EvaluationSpec:
         where = ("evaluation",)
-        self.table(value, where, _EVALUATION_KEYS)
+        self.table(value, where, _SEARCH_EVALUATION_KEYS if search else _EVALUATION_KEYS)
         k = self.integer(value.get("k", 5), where + ("k",), 1)
-        metrics = self.string_list(value.get("metrics", list(METRICS)), where + ("metrics",),
-                                   METRICS)
+        known = metric_names()
+        metrics = self.string_list(value.get("metrics", list(known)), where + ("metrics",), known)
         exclude = value.get("exclude_train", True)
         if not isinstance(exclude, bool):
-            self.fail(where + ("exclude_train",), f"must be true or false, got {_kind(exclude)}")
+            self.fail(where + ("exclude_train",), f"must be true or false, got {kind(exclude)}")
         subsets = self.string_list(value.get("subsets", ["test"]), where + ("subsets",), SUBSETS)
         checkpoints = None
         if "checkpoints" in value:
@@ -410,7 +380,6 @@ class _Parser:
         return tuple(out)
 
     def models(self, value: Any, labels: tuple[str, ...]) -> tuple[ModelSpec, ...]:
-        from recsys_bench import models as registry
 
         if not isinstance(value, list) or not value:
             self.fail(("models",), "give at least one [[models]] table")
@@ -418,13 +387,13 @@ class _Parser:
         for i, entry in enumerate(value):
             where = ("models", i)
             self.table(entry, where, _MODEL_KEYS, required=("name",))
-            name = self.string(entry["name"], where + ("name",), registry.names())
+            name = self.model_name(entry["name"], where + ("name",))
             params = entry.get("params", {})
             if not isinstance(params, dict):
-                self.fail(where + ("params",), f"must be a table, got {_kind(params)}")
+                self.fail(where + ("params",), f"must be a table, got {kind(params)}")
             grid = entry.get("grid", {})
             if not isinstance(grid, dict):
-                self.fail(where + ("grid",), f"must be a table, got {_kind(grid)}")
+                self.fail(where + ("grid",), f"must be a table, got {kind(grid)}")
             for key, values in grid.items():
                 if not isinstance(values, list) or not values:
                     self.fail(where + ("grid", key), "must be a non-empty list of values")
@@ -455,6 +424,17 @@ class _Parser:
             self.check_settings(spec, where)
             out.append(spec)
         return tuple(out)
+
+    def model_name(self, value: Any, where: tuple) -> str:
+        """A registered model name or a plug-in's ``package.module:Class``."""
+        from recsys_bench import models as registry
+
+        name = self.string(value, where)
+        try:
+            registry.model_class(name)
+        except UserError as exc:
+            self.fail(where, exc.message)
+        return name
 
     def check_settings(self, spec: ModelSpec, where: tuple) -> None:
         from recsys_bench import models as registry
@@ -541,46 +521,3 @@ def _split_option_names(kind: str) -> list[str] | None:
     if any(p.kind is p.VAR_KEYWORD for p in params):
         return None
     return [p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name != "seed"]
-
-
-def _kind(value: Any) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
-
-
-def _find_line(text: str, where: tuple) -> int | None:
-    """Best-effort 1-based line of the key path ``where`` in the TOML ``text``.
-
-    Tracks ``[table]`` / ``[[array]]`` headers, then prefers a line ``first = {... last = ...}``
-    (inline tables), then ``last = ...``, then ``first = ...``, then the section's header.
-    """
-    if not where:
-        return None
-    section: tuple = ()
-    counts: dict[str, int] = {}
-    best: dict[int, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.split("#", 1)[0].strip()
-        array = re.match(r"^\[\[\s*([A-Za-z0-9_.-]+)\s*\]\]$", stripped)
-        table = re.match(r"^\[\s*([A-Za-z0-9_.-]+)\s*\]$", stripped)
-        if array or table:
-            parts = tuple((array or table).group(1).split("."))
-            if array:
-                counts[parts[0]] = counts.get(parts[0], -1) + 1
-            section = parts if parts[0] not in counts else (parts[0], counts[parts[0]]) + parts[1:]
-            if tuple(where[:len(section)]) == section:
-                best[3] = number
-            continue
-        if not section and len(where) > 1 or tuple(where[:len(section)]) != section:
-            continue
-        rest = [p for p in where[len(section):] if isinstance(p, str)]
-        if not rest:
-            continue
-        first, last = (re.escape(rest[0]), re.escape(rest[-1]))
-        if re.match(rf"^{first}\s*=", stripped):
-            if len(rest) > 1 and re.search(rf"[{{,]\s*{last}\s*=", stripped):
-                best.setdefault(0, number)
-            best.setdefault(2, number)
-        elif re.match(rf"^{last}\s*=", stripped):
-            best.setdefault(1, number)
-    return best[min(best)] if best else None

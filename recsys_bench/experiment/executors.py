@@ -1,11 +1,11 @@
-"""Where the runner's independent trials run: in this process, in local worker processes, or on a
-Dask cluster.
+"""Where tasks run: in this process, in local worker processes, or on a Dask cluster.
 
-The runner's scheduler decides which trial starts when (the planned order, a thread budget,
-exclusive trials alone, each trial's ``timeout_s``) and keeps the result table in config order
-whatever order trials finish in. An executor (:class:`Executor`) only starts trials, says which
-finished, and stops one that ran past its time. Three are provided; :func:`make` builds one by
-name.
+A run's trials and a search's trials reach an executor the same way, as :class:`Task` s (a
+module-level function and its arguments). The scheduler (:mod:`recsys_bench.experiment.
+scheduler`) decides which starts when (a thread budget, exclusive jobs alone, each one's
+``timeout_s``); an executor (:class:`Executor`) only starts tasks, says which finished with
+what value, and stops one that ran past its time. Three are provided; :func:`make` builds one
+by name. The caller stores what tasks return, so nothing is written after it is gone.
 
 ``processes`` (the default)
     Persistent worker processes on this machine (fresh interpreters, one trial at a time each,
@@ -19,11 +19,11 @@ name.
     end. A crash of the trial's native code ends the run.
 
 ``dask``
-    Each trial is a task on a ``distributed`` cluster (``Client(scheduler_address)``) that runs
-    :func:`recsys_bench.experiment.runner.run_trial` on a worker and returns its rows, which this process
-    stores. The run folder must be on a filesystem that every worker sees at the same path (as
-    with any Dask deployment reading files): workers read the splits from it and write
-    ``raw/``, ``models/`` and failure logs into it; a worker that does not see it is refused with
+    Each task runs on a ``distributed`` cluster (``Client(scheduler_address)``) and its value
+    (a trial's rows) comes back to this process, which stores it. The run folder must be on a
+    filesystem that every worker sees at the same path (as with any Dask deployment reading
+    files): workers read the splits from it and write ``raw/``, ``models/`` and failure logs
+    into it; a worker that does not see it is refused with
     a :class:`~recsys_bench.errors.UserError` before any trial starts. Every worker must also
     have this package (same version) installed.
 
@@ -44,13 +44,10 @@ name.
     that dies is retried by Dask (the scheduler's ``allowed-failures``), then the trial is a
     ``failed`` row.
 
-Other work than the runner's trials (the Bayesian search's trials, :mod:`recsys_bench.experiment.search`)
-goes through the same executors as a :class:`Task`: a module-level function and its arguments,
-run where trials run, whose return value comes back in :attr:`Done.result`. A task is given the
-executor's ``cache`` (an ``OrderedDict`` that lives as long as the worker, the inline executor or
-the Dask worker thread) to keep data between tasks. Timeouts and thread budgets are the caller's
-affair, as for trials; an exception a task raises makes it ``failed`` (with the ``inline``
-executor it propagates, so a debugger sees it).
+A task is given the executor's ``cache`` (an ``OrderedDict`` that lives as long as the worker,
+the inline executor or the Dask worker thread) to keep data between tasks, such as the split the
+last trial used. An exception a task raises makes it ``failed`` (with the ``inline`` executor
+it propagates, so a debugger sees it).
 
 Why ``processes`` is a pool of its own rather than loky (joblib's pool): a trial past its
 timeout must be killed without losing the other workers' running trials, a worker killed from
@@ -77,22 +74,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from recsys_bench.store import table as store
-from recsys_bench.experiment.config import cores
-from recsys_bench.errors import UserError
-from recsys_bench.experiment.runner import Trial, _now, one_line, run_trial
+from recsys_bench.errors import UserError, one_line
+from recsys_bench.threads import cores
 
 EXECUTORS = ("processes", "inline", "dask")
 
 
 @dataclass(frozen=True)
 class Done:
-    """A trial an executor is done with.
+    """A task an executor is done with.
 
-    ``status`` None: the trial's rows are stored (``trials/<id>.parquet``), or for a
-    :class:`Task`, its return value is ``result``. Otherwise ``"failed"`` with ``error`` saying
-    why the executor lost the trial (a dead worker, a cluster error, a task's exception); the
-    scheduler then stores a failed row unless rows were stored.
+    ``status`` None: the task returned ``result``. Otherwise ``"failed"`` with ``error`` saying
+    why the executor lost it (a dead worker, a cluster error, the task's exception).
     """
 
     trial_id: str
@@ -103,7 +96,7 @@ class Done:
 
 @dataclass(frozen=True)
 class Task:
-    """A job other than a runner trial: ``function(*args, cache=cache)`` run by an executor.
+    """Work for an executor: ``function(*args, cache=cache)``.
 
     ``function`` must be a module-level function of an installed module (workers receive it
     pickled, by name) and ``args`` picklable; ``threads`` is what the task asks of a Dask
@@ -121,7 +114,8 @@ class Task:
 
 
 class Executor(Protocol):
-    """What the runner's scheduler needs from a place that runs trials."""
+    """What the scheduler (:mod:`recsys_bench.experiment.scheduler`) needs from a place that
+    runs tasks."""
 
     name: str
 
@@ -134,8 +128,8 @@ class Executor(Protocol):
     def slots(self, workers: int | None) -> int:
         """Most trials at once, given the user's ``--workers`` (None: not given)."""
 
-    def start(self, trial: Trial | Task) -> None:
-        """Start a trial or task; one that cannot start is reported by :meth:`wait`."""
+    def start(self, task: Task) -> None:
+        """Start a task; one that cannot start is reported by :meth:`wait`."""
 
     def wait(self, timeout: float) -> list[Done]:
         """The trials done since the last call, waiting up to ``timeout`` s for one."""
@@ -204,12 +198,8 @@ class InlineExecutor:
     def slots(self, workers: int | None) -> int:
         return 1
 
-    def start(self, trial: Trial | Task) -> None:
-        if isinstance(trial, Task):
-            self.done.append(Done(trial.trial_id, result=trial.run(self.cache)))
-            return
-        store.write_trial(self.run_dir, trial.trial_id, run_trial(trial, self.run_dir, self.cache))
-        self.done.append(Done(trial.trial_id))
+    def start(self, task: Task) -> None:
+        self.done.append(Done(task.trial_id, result=task.run(self.cache)))
 
     def wait(self, timeout: float) -> list[Done]:
         done, self.done = self.done, []
@@ -244,15 +234,15 @@ class ProcessExecutor:
     def slots(self, workers: int | None) -> int:
         return workers or cores()
 
-    def start(self, trial: Trial | Task) -> None:
+    def start(self, task: Task) -> None:
         while self.idle and not self.idle[-1].alive():
             self.idle.pop().close()
         worker = self.idle.pop() if self.idle else _Worker(self.run_dir)
-        self.busy[trial.trial_id] = worker
+        self.busy[task.trial_id] = worker
         try:
-            worker.send_conn.send(trial)
+            worker.send_conn.send(task)
         except OSError:
-            self._lost(trial.trial_id)
+            self._lost(task.trial_id)
 
     def wait(self, timeout: float) -> list[Done]:
         if self.busy and not self.done:
@@ -307,8 +297,8 @@ class _Worker:
         root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        command = [sys.executable, "-c", "from recsys_bench.experiment.executors import _worker_entry; "
-                   "_worker_entry()", str(child_in), str(child_out), str(run_dir)]
+        command = [sys.executable, "-c", "from recsys_bench.experiment.executors import "
+                   "_worker_entry; _worker_entry()", str(child_in), str(child_out), str(run_dir)]
         self.process = subprocess.Popen(command, pass_fds=(child_in, child_out), env=env,
                                         stdin=subprocess.DEVNULL)
         os.close(child_in)
@@ -364,8 +354,8 @@ def _worker_entry() -> None:
 
 
 def _worker_main(inbox, outbox, run_dir: Path) -> None:
-    """Worker loop: run trials and tasks sent by the parent until told to stop or orphaned;
-    each reply is a :class:`Done`."""
+    """Worker loop: run the tasks sent by the parent until told to stop or orphaned; each reply
+    is a :class:`Done`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logs = run_dir / "logs"
     logs.mkdir(exist_ok=True)
@@ -385,19 +375,12 @@ def _worker_main(inbox, outbox, run_dir: Path) -> None:
     cache: OrderedDict = OrderedDict()
     while True:
         try:
-            trial = inbox.recv()
+            task = inbox.recv()
         except (EOFError, OSError):
             return
-        if trial is None:
+        if task is None:
             return
-        if isinstance(trial, Task):
-            reply = _worker_task(trial, cache)
-        else:
-            print(f"{_now()} trial {trial.trial_id}: {trial.model} {trial.params_json} "
-                  f"threads={trial.threads} on {trial.dataset} seed {trial.seed}", flush=True)
-            frame = run_trial(trial, run_dir, cache)
-            store.write_trial(run_dir, trial.trial_id, frame)
-            reply = Done(trial.trial_id)
+        reply = _worker_task(task, cache)
         try:
             outbox.send(reply)
         except OSError:
@@ -406,7 +389,9 @@ def _worker_main(inbox, outbox, run_dir: Path) -> None:
 
 def _worker_task(task: Task, cache: OrderedDict) -> Done:
     """Run a task in a worker; its exception becomes a failed :class:`Done` (traceback logged)."""
-    print(f"{_now()} task {task.trial_id}: {task.function.__module__}."
+    from recsys_bench.experiment.trial import now
+
+    print(f"{now()} task {task.trial_id}: {task.function.__module__}."
           f"{task.function.__qualname__}", flush=True)
     try:
         return Done(task.trial_id, result=task.run(cache))
@@ -494,20 +479,20 @@ class DaskExecutor:
         capacity = max(1, min(self.budget(), self.task_slots))
         return min(workers, capacity) if workers else capacity
 
-    def start(self, trial: Trial | Task) -> None:
+    def start(self, task: Task) -> None:
         if not self.folder_seen:
             self._check_folder()
         largest = max(self.offers, default=0)
-        if trial.threads > largest:
-            self.done.append(Done(trial.trial_id, "failed",
-                                  f"no Dask worker declares threads >= {trial.threads} "
+        if task.threads > largest:
+            self.done.append(Done(task.trial_id, "failed",
+                                  f"no Dask worker declares threads >= {task.threads} "
                                   f"(the most is {largest:g})"))
             return
         future = self.client.submit(
-            _dask_trial, trial, str(self.run_dir), key=f"trial-{trial.trial_id}-{uuid.uuid4().hex}",
-            resources={"threads": trial.threads}, retries=0, pure=False)
+            _dask_task, task, key=f"task-{task.trial_id}-{uuid.uuid4().hex}",
+            resources={"threads": task.threads}, retries=0, pure=False)
         future.add_done_callback(lambda _: self.finished.set())
-        self.futures[trial.trial_id] = future
+        self.futures[task.trial_id] = future
 
     def _check_folder(self) -> None:
         """Refuse workers that do not see the run folder at its path."""
@@ -528,12 +513,7 @@ class DaskExecutor:
                 continue
             del self.futures[trial_id]
             if future.status == "finished":
-                value = future.result()
-                if isinstance(value, Done):
-                    self.done.append(value)
-                else:
-                    store.write_trial(self.run_dir, trial_id, value)
-                    self.done.append(Done(trial_id))
+                self.done.append(future.result())
             elif future.status == "error":
                 self.done.append(Done(trial_id, "failed",
                                       f"the Dask task failed: {one_line(future.exception())}"))
@@ -557,14 +537,12 @@ class DaskExecutor:
 _local = threading.local()
 
 
-def _dask_trial(trial: Trial | Task, run_dir: str):
-    """What runs on a Dask worker: one trial's rows, or a task's :class:`Done` (each worker
-    thread keeps its own cache)."""
+def _dask_task(task: Task) -> Done:
+    """What runs on a Dask worker: a task's :class:`Done` (each worker thread keeps its own
+    cache)."""
     if not hasattr(_local, "cache"):
         _local.cache = OrderedDict()
-    if isinstance(trial, Task):
-        return Done(trial.trial_id, result=trial.run(_local.cache))
-    return run_trial(trial, Path(run_dir), _local.cache)
+    return Done(task.trial_id, result=task.run(_local.cache))
 
 
 __all__ = ["EXECUTORS", "Done", "Task", "Executor", "make", "InlineExecutor", "ProcessExecutor",

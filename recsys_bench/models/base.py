@@ -1,4 +1,5 @@
-"""Shared parameter handling for model adapters."""
+"""What every adapter shares: parameter handling, the ``fit_more`` rule, and (for factor
+models) scores, factors and item vectors written once."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_bench.errors import UserError
+from recsys_bench.protocol import Capabilities
 
 
 def is_int(value: Any) -> bool:
@@ -32,14 +34,19 @@ class BaseRecommender:
     """Parameter checking and protocol defaults that every adapter shares.
 
     A subclass declares ``name``, ``defaults`` (every accepted parameter with its default),
-    optionally ``aliases`` (alternative name -> parameter name) and ``supports_continue``, and
+    optionally ``aliases`` (alternative name -> parameter name) and ``capabilities``, and
     overrides :meth:`validate` for value checks.
     """
 
     name: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
     aliases: ClassVar[dict[str, str]] = {}
+    capabilities: ClassVar[Capabilities] = Capabilities()
     supports_continue: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.supports_continue = cls.capabilities.continues
 
     def __init__(self, **params: Any):
         for alias, target in self.aliases.items():
@@ -114,3 +121,32 @@ class BaseRecommender:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"{type(self).__name__}({args})"
+
+
+class FactorModel(BaseRecommender):
+    """A model whose scores are ``user_factors[users] @ item_factors.T``.
+
+    The adapter sets ``user_factors`` (users x f) and ``item_factors`` (items x f) when it fits;
+    scores, factors and item vectors come from here.
+    """
+
+    user_factors: np.ndarray | None = None
+    item_factors: np.ndarray | None = None
+
+    def _require_factors(self) -> None:
+        if self.user_factors is None or self.item_factors is None:
+            raise UserError(f"{self.name}: the model is not fitted yet")
+
+    def scores(self, users: np.ndarray) -> np.ndarray:
+        """Dense float32 ``len(users) x n_items`` scores."""
+        self._require_factors()
+        users = np.asarray(users, dtype=np.int64)
+        return (self.user_factors[users] @ self.item_factors.T).astype(np.float32, copy=False)
+
+    def item_vectors(self) -> np.ndarray | None:
+        self._require_factors()
+        return self.item_factors
+
+    def factors(self) -> tuple[np.ndarray, np.ndarray] | None:
+        self._require_factors()
+        return self.user_factors, self.item_factors

@@ -8,6 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_bench.models.base import BaseRecommender
+from recsys_bench.protocol import Capabilities
 
 
 def _valid_int(value, low: int, high: int | None = None) -> bool:
@@ -42,6 +43,7 @@ class Popularity(_Baseline):
     """
 
     name = "popularity"
+    capabilities: ClassVar[Capabilities] = Capabilities(factors=True)
 
     def fit(self, train: sp.csr_matrix, *, item_features: sp.csr_matrix | None = None,
             epochs: int | None = None) -> None:

@@ -27,8 +27,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_bench.errors import UserError
-from recsys_bench.models.base import BaseRecommender, check_epochs
-from recsys_bench.models.numpy_als import check_als_params, confidence
+from recsys_bench.models._als import check_als_params, confidence
+from recsys_bench.models.base import FactorModel, check_epochs
+from recsys_bench.protocol import Capabilities
 from recsys_bench.threads import pinned_blas
 
 
@@ -41,7 +42,7 @@ def cuda_available() -> bool:
     return bool(HAS_CUDA)
 
 
-class ImplicitALS(BaseRecommender):
+class ImplicitALS(FactorModel):
     """implicit's ``AlternatingLeastSquares`` behind the harness protocol.
 
     Parameters
@@ -76,7 +77,8 @@ class ImplicitALS(BaseRecommender):
         "random_state": 0, "use_gpu": False,
     }
     aliases: ClassVar[dict[str, str]] = {"epochs": "iterations"}
-    supports_continue: ClassVar[bool] = True
+    capabilities: ClassVar[Capabilities] = Capabilities(continues=True, factors=True,
+                                                        item_vectors=True)
 
     def validate(self) -> None:
         check_als_params(self)
@@ -149,12 +151,3 @@ class ImplicitALS(BaseRecommender):
         else:
             self.user_factors = self._model.user_factors
             self.item_factors = self._model.item_factors
-
-    def scores(self, users: np.ndarray) -> np.ndarray:
-        return (self.user_factors[users] @ self.item_factors.T).astype(np.float32, copy=False)
-
-    def item_vectors(self) -> np.ndarray | None:
-        return self.item_factors
-
-    def factors(self) -> tuple[np.ndarray, np.ndarray] | None:
-        return self.user_factors, self.item_factors

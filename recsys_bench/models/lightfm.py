@@ -26,12 +26,13 @@ import numpy as np
 import scipy.sparse as sp
 from lightfm import LightFM
 
-from recsys_bench.errors import UserError
-from recsys_bench.models.base import BaseRecommender, is_int, is_number
+from recsys_bench.errors import TrainingDiverged, UserError
+from recsys_bench.models.base import FactorModel, is_int, is_number
+from recsys_bench.protocol import Capabilities
 from recsys_bench.threads import pinned_blas, resolve_threads
 
 
-class _LightFMAdapter(BaseRecommender):
+class _LightFMAdapter(FactorModel):
     """Shared adapter of :class:`LightFMWarp` and :class:`LightFMBPR`; only the loss differs.
 
     Parameters
@@ -59,7 +60,9 @@ class _LightFMAdapter(BaseRecommender):
     """
 
     loss: ClassVar[str] = ""
-    supports_continue: ClassVar[bool] = True
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        continues=True, factors=True, item_vectors=True, feature_embeddings=True,
+        deterministic_threads=False)
     aliases: ClassVar[dict[str, str]] = {"factors": "no_components", "iterations": "epochs"}
     defaults: ClassVar[dict] = {
         "no_components": 10,
@@ -79,8 +82,6 @@ class _LightFMAdapter(BaseRecommender):
         self._model: LightFM | None = None
         self._interactions: sp.coo_matrix | None = None
         self._item_features: sp.csr_matrix | None = None
-        self._user_factors: np.ndarray | None = None
-        self._item_factors: np.ndarray | None = None
         self._item_representations: np.ndarray | None = None
 
     def validate(self) -> None:
@@ -183,20 +184,20 @@ class _LightFMAdapter(BaseRecommender):
                                         epochs=epochs,
                                         num_threads=resolve_threads(self.params["num_threads"]))
         except ValueError as error:
-            if "diverged" not in str(error):
+            if "diverged" not in str(error):   # LightFM's own word for non-finite parameters
                 raise
             self._diverged()
         self.epochs_done += epochs
         self._cache_factors()
-        bound = (float(np.abs(self._user_factors).max()) * float(np.abs(self._item_factors).max())
-                 * self._user_factors.shape[1])
+        bound = (float(np.abs(self.user_factors).max()) * float(np.abs(self.item_factors).max())
+                 * self.user_factors.shape[1])
         if not bound < 1e30:
             self._diverged()
 
     def _diverged(self) -> None:
         self._model = None
         self.epochs_done = 0
-        raise UserError(f"{self.name}: training diverged (embeddings too large or not finite) "
+        raise TrainingDiverged(f"{self.name}: training diverged (embeddings too large or not finite) "
                         f"with learning_rate={self.params['learning_rate']}; lower it")
 
     def _cache_factors(self) -> None:
@@ -214,28 +215,30 @@ class _LightFMAdapter(BaseRecommender):
         for array in (vectors, user_factors, item_factors):
             array.flags.writeable = False
         self._item_representations = vectors
-        self._user_factors = user_factors
-        self._item_factors = item_factors
+        self.user_factors = user_factors
+        self.item_factors = item_factors
 
-    def _fitted(self) -> None:
+    def _require_factors(self) -> None:
         if self._model is None:
             raise UserError(f"{self.name}: the model is not fitted yet")
-
-    def scores(self, users: np.ndarray) -> np.ndarray:
-        """Dense float32 ``len(users) x n_items`` scores ``p_u . q_i + b_u + b_i``."""
-        self._fitted()
-        return self._user_factors[np.asarray(users, dtype=np.int64)] @ self._item_factors.T
 
     def item_vectors(self) -> np.ndarray:
         """Item representations ``[identity | tags] @ item embeddings`` (items x no_components),
         without biases (read-only)."""
-        self._fitted()
+        self._require_factors()
         return self._item_representations
 
     def factors(self) -> tuple[np.ndarray, np.ndarray]:
         """``(p_u | b_u | 1)`` and ``(q_i | 1 | b_i)``: their products are exactly the scores."""
-        self._fitted()
-        return self._user_factors, self._item_factors
+        return super().factors()
+
+    def feature_embeddings(self) -> tuple[sp.csr_matrix, np.ndarray] | None:
+        """``([identity | tags] matrix, item-feature embeddings)`` when fitted with tags, else
+        None (tag queries need both)."""
+        self._require_factors()
+        if self.params["features"] != "tags":
+            return None
+        return sp.csr_matrix(self._item_features), np.asarray(self._model.item_embeddings)
 
 
 class LightFMWarp(_LightFMAdapter):

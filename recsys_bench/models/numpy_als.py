@@ -57,40 +57,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_bench.errors import UserError
-from recsys_bench.models.base import BaseRecommender, check_epochs, is_int, is_number
+from recsys_bench.protocol import Capabilities
+from recsys_bench.models._als import check_als_params, confidence
+from recsys_bench.models.base import FactorModel, check_epochs, is_int
 from recsys_bench.threads import pinned_blas, resolve_threads
 
 # Bytes of outer products the exact solver materialises at once.
 _EXACT_CHUNK_BYTES = 64 << 20
-
-
-def check_als_params(model: BaseRecommender) -> None:
-    """Value checks shared by the two ALS adapters (``UserError`` naming the parameter)."""
-    p = model.params
-    model.require(is_int(p["factors"]) and p["factors"] >= 1,
-                  f"factors must be an integer >= 1, got {p['factors']!r}")
-    model.require(is_number(p["regularization"]) and p["regularization"] >= 0,
-                  f"regularization must be a finite number >= 0, got {p['regularization']!r}")
-    model.require(is_number(p["alpha"]) and p["alpha"] >= 0,
-                  f"alpha must be a finite number >= 0, got {p['alpha']!r}")
-    model.require(is_int(p["iterations"]) and p["iterations"] >= 1,
-                  f"iterations must be an integer >= 1, got {p['iterations']!r}")
-    model.require(is_int(p["num_threads"]) and p["num_threads"] >= 0,
-                  f"num_threads must be an integer >= 0 (0 = all cores), got {p['num_threads']!r}")
-    model.require(p["random_state"] is None or is_int(p["random_state"]),
-                  f"random_state must be an integer or None, got {p['random_state']!r}")
-
-
-def confidence(train: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
-    """The confidence matrix of the study, ``c = 1 + alpha * d`` on the observed cells (float32).
-
-    Unobserved cells are implicitly ``c = 1, p = 0``. Explicitly stored zeros are dropped first, so
-    the pattern of the result is exactly ``p``.
-    """
-    out = train.astype(np.float32, copy=True)
-    out.eliminate_zeros()
-    out.data = (1.0 + alpha * out.data).astype(np.float32)
-    return out
 
 
 def initial_factors(n_users: int, n_items: int, factors: int, random_state: int | None
@@ -243,7 +216,7 @@ def wrmf_loss(conf: sp.csr_matrix, users: np.ndarray, items: np.ndarray,
     return total + regularization * (float(np.sum(x * x)) + float(np.sum(y * y)))
 
 
-class NumpyALS(BaseRecommender):
+class NumpyALS(FactorModel):
     """Reference WRMF-ALS in NumPy/SciPy (see the module docstring for the math).
 
     Parameters
@@ -275,7 +248,8 @@ class NumpyALS(BaseRecommender):
         "solver": "exact", "cg_steps": 3, "num_threads": 0, "random_state": 0,
     }
     aliases: ClassVar[dict[str, str]] = {"epochs": "iterations"}
-    supports_continue: ClassVar[bool] = True
+    capabilities: ClassVar[Capabilities] = Capabilities(continues=True, factors=True,
+                                                        item_vectors=True)
 
     def validate(self) -> None:
         check_als_params(self)
@@ -344,11 +318,3 @@ class NumpyALS(BaseRecommender):
         return wrmf_loss(self._conf, self.user_factors, self.item_factors,
                          self.params["regularization"])
 
-    def scores(self, users: np.ndarray) -> np.ndarray:
-        return (self.user_factors[users] @ self.item_factors.T).astype(np.float32, copy=False)
-
-    def item_vectors(self) -> np.ndarray | None:
-        return self.item_factors
-
-    def factors(self) -> tuple[np.ndarray, np.ndarray] | None:
-        return self.user_factors, self.item_factors

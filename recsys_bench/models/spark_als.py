@@ -55,8 +55,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys_bench.errors import UserError
-from recsys_bench.models.base import BaseRecommender, check_epochs, is_int
-from recsys_bench.models.numpy_als import check_als_params
+from recsys_bench.models._als import check_als_params
+from recsys_bench.models.base import FactorModel, check_epochs, is_int
+from recsys_bench.protocol import Capabilities
 from recsys_bench.threads import resolve_threads
 
 # pyspark major version -> least Java major version it runs on (Spark 3.x: 8/11/17; 4.x: 17/21)
@@ -229,7 +230,7 @@ def matched_regularization(train: sp.spmatrix, regularization: float) -> float:
     return float(regularization) * (n_users + n_items) / (2.0 * nnz)
 
 
-class SparkALS(BaseRecommender):
+class SparkALS(FactorModel):
     """Spark MLlib's ``ALS(implicitPrefs=True)`` behind the harness protocol.
 
     Parameters
@@ -270,7 +271,7 @@ class SparkALS(BaseRecommender):
         "num_blocks": 10,
     }
     aliases: ClassVar[dict[str, str]] = {"epochs": "iterations"}
-    supports_continue: ClassVar[bool] = False
+    capabilities: ClassVar[Capabilities] = Capabilities(factors=True, item_vectors=True)
 
     def validate(self) -> None:
         check_als_params(self)
@@ -330,15 +331,6 @@ class SparkALS(BaseRecommender):
     def close(self) -> None:
         """Stop the shared SparkSession (see :func:`stop_session`); fitted factors stay usable."""
         stop_session()
-
-    def scores(self, users: np.ndarray) -> np.ndarray:
-        return self.user_factors[users] @ self.item_factors.T
-
-    def item_vectors(self) -> np.ndarray | None:
-        return self.item_factors
-
-    def factors(self) -> tuple[np.ndarray, np.ndarray] | None:
-        return self.user_factors, self.item_factors
 
 
 def persistent_rdds(spark) -> dict:

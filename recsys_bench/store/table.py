@@ -15,20 +15,18 @@ Every file is written to a temporary name in its own folder and renamed into pla
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from recsys_bench.errors import UserError
-from recsys_bench.fileio import atomic_write_bytes
+from recsys_bench.fileio import atomic_write_parquet, atomic_write_text
 
-# Column -> kind ("str", "int", "float", "bool"), in table order.
-COLUMNS: dict[str, str] = {
+# Identity columns, then one float column per registered metric, then measurements and status.
+_IDENTITY: dict[str, str] = {
     "dataset": "str",
     "dataset_name": "str",
     "dataset_options": "str",
@@ -44,14 +42,8 @@ COLUMNS: dict[str, str] = {
     "subset": "str",
     "k": "int",
     "exclude_train": "bool",
-    "precision_at_k": "float",
-    "recall_at_k": "float",
-    "ndcg_at_k": "float",
-    "map_at_k": "float",
-    "hit_rate_at_k": "float",
-    "auc": "float",
-    "coverage_at_k": "float",
-    "mse": "float",
+}
+_AFTER_METRICS: dict[str, str] = {
     "fit_seconds": "float",
     "fit_seconds_min": "float",
     "fit_seconds_max": "float",
@@ -70,55 +62,28 @@ COLUMNS: dict[str, str] = {
     "started_at": "str",
 }
 
-# Metric name (as in the config and ``EvalResult.means``) -> column.
-METRIC_COLUMNS: dict[str, str] = {
-    "precision": "precision_at_k",
-    "recall": "recall_at_k",
-    "ndcg": "ndcg_at_k",
-    "map": "map_at_k",
-    "hit_rate": "hit_rate_at_k",
-    "auc": "auc",
-    "coverage": "coverage_at_k",
-    "mse": "mse",
-}
+
+def columns() -> dict[str, str]:
+    """Column -> kind (``str``, ``int``, ``float``, ``bool``), in table order: the metric
+    columns come from the metric registry (:mod:`recsys_bench.eval.registry`)."""
+    from recsys_bench.eval.registry import columns as metric_columns
+
+    return {**_IDENTITY, **{c: "float" for c in metric_columns().values()}, **_AFTER_METRICS}
+
 
 _NUMPY_KIND = {"int": np.int64, "float": np.float64, "bool": np.bool_}
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write UTF-8 ``text`` to ``path`` atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as indented JSON atomically (non-JSON values as their ``str``)."""
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
-
-
-def atomic_save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], *,
-                    compressed: bool = True) -> None:
-    """Save ``arrays`` as one ``.npz`` file atomically."""
-    buffer = io.BytesIO()
-    (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def atomic_write_parquet(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write ``df`` as Parquet atomically."""
-    buffer = io.BytesIO()
-    df.to_parquet(buffer, index=False)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
 def normalize(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with exactly the columns of :data:`COLUMNS`, in order, with stable dtypes.
+    """``df`` with exactly the columns of :func:`columns`, in order, with stable dtypes.
 
     Missing metric columns become NaN, so every table has the same schema whatever the run
     measured; extra columns are kept after the known ones.
     """
     n = len(df)
     data = {}
-    for column, kind in COLUMNS.items():
+    known = columns()
+    for column, kind in known.items():
         if column not in df:
             data[column] = (np.full(n, np.nan) if kind == "float" else
                             np.full(n, "", dtype=object) if kind == "str" else
@@ -131,10 +96,10 @@ def normalize(df: pd.DataFrame) -> pd.DataFrame:
         else:
             data[column] = df[column].to_numpy(dtype=_NUMPY_KIND[kind])
     for column in df.columns:
-        if column not in COLUMNS:
+        if column not in known:
             data[column] = df[column].to_numpy()
     out = pd.DataFrame(data)
-    for column, kind in COLUMNS.items():
+    for column, kind in known.items():
         if kind == "str":
             out[column] = out[column].astype(str)
     return out
@@ -209,7 +174,7 @@ def read_results(run_dir: str | os.PathLike) -> pd.DataFrame:
         return combine([read_trial(p) for p in trial_files])
     if (run_dir / "results.csv").exists():
         df = pd.read_csv(run_dir / "results.csv", keep_default_na=False,
-                         na_values={c: ["", "NaN", "nan"] for c, k in COLUMNS.items()
+                         na_values={c: ["", "NaN", "nan"] for c, k in columns().items()
                                     if k == "float"})
         return normalize(df)
     raise UserError("no results here (no results.parquet, results.csv or trials/)", path=run_dir)
