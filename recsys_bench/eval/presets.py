@@ -277,7 +277,9 @@ def lightfm_metrics(data: ProtocolInput, *, from_scores: bool | None = None
             continue
         out[f"precision_at_k{suffix}"] = _mean(hits[counted] / data.k, source)
         out[f"recall_at_k{suffix}"] = _mean(hits[counted] / n_true[counted], source)
-    return out
+    order = [f"{name}{suffix}" for suffix in ("", "_unfiltered")
+             for name in ("precision_at_k", "recall_at_k", "auc_score")]
+    return {name: out[name] for name in order}
 
 
 def _lightfm_ranked(data: ProtocolInput, truth: sp.csr_matrix, filtered: bool
