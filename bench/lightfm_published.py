@@ -167,9 +167,10 @@ def table(rows: list[dict], seeds: list[int]) -> str:
             lines.append(f"| {name} | {figure} | {shown} | {ours.mean():.4f} | "
                          f"{ours.min():.4f} – {ours.max():.4f} | {check:.1e} |")
     lines += ["",
-              "The split is built from `u.data` as GroupLens' `mku.sh` builds `ua` (`allbut.pl ua 1 "
-              "10`: each user's 1st to 10th rating in file order goes to test): 90,570 train and "
-              "9,430 test ratings, and the first lines of the published `ua.test` are checked.",
+              "The split is built from `u.data` as GroupLens' `mku.sh` builds `ua` "
+              "(`allbut.pl ua 1 10`: each user's 1st to 10th rating in file order goes to "
+              "test): 90,570 train and 9,430 test ratings, and the first lines of the "
+              "published `ua.test` are checked.",
               "",
               "Command:",
               "",

@@ -10,13 +10,13 @@ and, where the definition needs the whole ranking (AUC, LightFM's tie rule), fro
     and MAP over min(k, |T|); train items removed as the run says; AUC over every non-excluded
     item with half credit for ties.
 ``lightfm``
-    ``lightfm.evaluation`` (lightfm 1.17, lightfm-next 1.19): ``precision_at_k`` = #{test items of rank < k} / k and
-    ``recall_at_k`` = the same count / |T|, where an item's rank is the number of OTHER items,
-    train items skipped when ``train_interactions`` is given, whose score is >= its own (ties
-    count against it); ``auc_score`` = mean over positives of 1 - (rank - #positives above) /
-    (n_items - |T| - |train row| if train items are removed, else n_items - |T|), accumulated in
-    float32. Users: rows with a test item. Each metric twice: with ``train_interactions=train``
-    and, suffixed ``_unfiltered``, without.
+    ``lightfm.evaluation`` (lightfm 1.17, lightfm-next 1.19): ``precision_at_k`` =
+    #{test items of rank < k} / k and ``recall_at_k`` = the same count / |T|, where an item's
+    rank is the number of OTHER items, train items skipped when ``train_interactions`` is given,
+    whose score is >= its own (ties count against it); ``auc_score`` = mean over positives of
+    1 - (rank - #positives above) / n_neg, n_neg = n_items - |T| (- |train row| when train
+    items are removed), accumulated in float32. Users: rows with a test item. Each metric
+    twice: with ``train_interactions=train`` and, suffixed ``_unfiltered``, without.
 ``implicit``
     ``implicit.evaluation.ranking_metrics_at_k`` (0.7): lists from ``recommend`` with the
     user's train items filtered; ``precision`` = total hits / sum of min(K, |T|) (pooled over
