@@ -20,8 +20,7 @@ import scipy.sparse as sp
 
 from recsys_bench.errors import UserError
 from recsys_bench.eval import beyond
-from recsys_bench.eval.presets import (LIANG_NDCG_K, PRESETS, Measure, NotApplicable,
-                                       ProtocolInput, compute)
+from recsys_bench.eval.presets import PRESETS, Measure, NotApplicable, ProtocolInput, compute
 
 OUTPUT = "reconcile.md"
 
@@ -217,27 +216,21 @@ def reconcile(run_dir, *, presets=None, rescore: bool = False) -> list[Group]:
 
 
 def _one(run_dir: Path, trial: TrialRef, split, features, presets, rescore) -> TrialResult:
-    from recsys_bench.eval.topk import score_block, topk
+    from recsys_bench.eval.presets import from_model
 
     users = np.asarray(split.users, dtype=np.int64)
     stored = _stored_lists(run_dir, trial, users)
-    lists = {trial.exclude_train: stored}
-    scores, note, tie_users = None, "", None
+    data = ProtocolInput(train=split.train, test=split.test, users=users, k=trial.k,
+                         lists={trial.exclude_train: stored}, exclude_train=trial.exclude_train)
+    note, tie_users = "", None
     if rescore:
-        model = _retrain(trial, split, features)
-        length = max(trial.k, LIANG_NDCG_K)
-        lists = {excluded: topk(model, users, min(length, split.shape[1]),
-                                exclude=split.train if excluded else None)
-                 for excluded in (True, False)}
-        same = (lists[trial.exclude_train][:, :stored.shape[1]] == stored).all(axis=1)
+        data = from_model(_retrain(trial, split, features), split, trial.k,
+                          exclude_train=trial.exclude_train)
+        again = data.lists[trial.exclude_train][:, :stored.shape[1]]
+        same = (again == stored).all(axis=1)
         note = ("re-scored lists identical to the stored ones" if same.all() else
                 f"re-scored lists differ from the stored ones for {int((~same).sum())} of "
                 f"{len(users)} users (training is not deterministic here)")
-
-        def scores(block):
-            return score_block(model, block)
-    data = ProtocolInput(train=split.train, test=split.test, users=users, k=trial.k,
-                         lists=lists, exclude_train=trial.exclude_train, scores=scores)
     values = {preset: compute(preset, data) for preset in presets}
     if rescore and "lightfm" in values:
         tie_users = _tie_users(data, values["lightfm"])

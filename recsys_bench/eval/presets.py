@@ -104,6 +104,7 @@ class ProtocolInput:
 
     @property
     def n_items(self) -> int:
+        """Columns of the split."""
         return int(self.train.shape[1])
 
     def truth(self) -> sp.csr_matrix:
@@ -116,6 +117,8 @@ class ProtocolInput:
         """The stored list with the given exclusion, cut at ``k``; NotApplicable if missing."""
         top = self.lists.get(excluded)
         what = "with" if excluded else "without"
+        if top is None and not self.lists:
+            raise NotApplicable(f"needs top-k lists {what} train items removed; none given")
         if top is None:
             raise NotApplicable(f"needs top-k lists {what} train items removed; the run stored "
                                 f"only lists {'without' if excluded else 'with'} them "
@@ -126,6 +129,7 @@ class ProtocolInput:
         return np.asarray(top)[:, :k]
 
     def require_scores(self, what: str):
+        """``scores``, or NotApplicable naming ``what`` needed them."""
         if self.scores is None:
             raise NotApplicable(f"{what} needs every item's score; the run stored only top-k "
                                 "lists (rescore the models)")
@@ -353,6 +357,35 @@ def liang_metrics(data: ProtocolInput) -> dict[str, Measure]:
     except NotApplicable as error:
         out[f"ndcg@{LIANG_NDCG_K}"] = error
     return out
+
+
+def from_model(model, split, k: int, *, exclude_train: bool = True,
+               block_size: int = 256) -> ProtocolInput:
+    """Everything a preset can use from a fitted model: its scores and its lists, with and
+    without train items removed, long enough for every preset (max(k, 100), at most n_items).
+
+    Parameters
+    ----------
+    model : Recommender
+        Fitted on ``split.train``.
+    split : Split
+        Train, test and the evaluated users.
+    k : int
+        The cut-off of the ``recsys-bench``, ``lightfm`` and ``implicit`` presets.
+    exclude_train : bool
+        The harness's own setting (what the ``recsys-bench`` preset uses).
+    block_size : int
+        Users scored at once.
+    """
+    from recsys_bench.eval.topk import score_block, topk
+
+    users = np.asarray(split.users, dtype=np.int64)
+    length = min(max(k, LIANG_NDCG_K), split.train.shape[1])
+    lists = {excluded: topk(model, users, length, exclude=split.train if excluded else None)
+             for excluded in (True, False)}
+    return ProtocolInput(train=split.train, test=split.test, users=users, k=k, lists=lists,
+                         exclude_train=exclude_train,
+                         scores=lambda block: score_block(model, block), block_size=block_size)
 
 
 def compute(preset: str, data: ProtocolInput) -> dict[str, Measure | NotApplicable]:
