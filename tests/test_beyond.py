@@ -7,9 +7,18 @@ import pytest
 import scipy.sparse as sp
 
 from recsys_bench.errors import UserError
-from recsys_bench.eval.beyond import (METRICS, PER_USER, BeyondContext, average_popularity,
-                                      coverage, gini, intra_list_diversity, mrr, novelty,
-                                      summarise)
+from recsys_bench.eval.beyond import (
+    METRICS,
+    PER_USER,
+    BeyondContext,
+    average_popularity,
+    coverage,
+    gini,
+    intra_list_diversity,
+    mrr,
+    novelty,
+    summarise,
+)
 
 # 4 users x 5 items; item popularity c = [3, 2, 1, 0, 0]
 TRAIN = sp.csr_matrix(np.array([[1, 1, 0, 0, 0],

@@ -5,9 +5,16 @@ import pytest
 import scipy.sparse as sp
 
 from recsys_bench import models
-from recsys_bench.eval.presets import (NotApplicable, ProtocolInput, compute, implicit_metrics,
-                                       lightfm_auc_from_ranks, lightfm_metrics, lightfm_ranks,
-                                       liang_metrics)
+from recsys_bench.eval.presets import (
+    NotApplicable,
+    ProtocolInput,
+    compute,
+    implicit_metrics,
+    liang_metrics,
+    lightfm_auc_from_ranks,
+    lightfm_metrics,
+    lightfm_ranks,
+)
 from recsys_bench.eval.topk import topk
 from recsys_bench.splits import make_split
 
