@@ -116,6 +116,24 @@ def _parser() -> argparse.ArgumentParser:
         epilog="example:\n  recsys-bench report results/default\n")
     report.add_argument("run_dir", metavar="DIR", help="result folder of `run`")
 
+    reconcile = commands.add_parser(
+        "reconcile", formatter_class=_formatter,
+        help="a run's lists under every protocol preset, side by side",
+        description="Score each trial's stored top-k lists under every protocol preset "
+                    "(recsys-bench, lightfm, implicit, liang2018) and write reconcile.md into "
+                    "the run folder, with a line per reason the figures differ.",
+        epilog="examples:\n  recsys-bench reconcile results/movielens-reconcile\n"
+               "  recsys-bench reconcile results/movielens-reconcile --rescore\n"
+               "  recsys-bench reconcile results/movielens-reconcile --preset implicit\n")
+    reconcile.add_argument("run_dir", metavar="DIR", help="result folder of `run`")
+    reconcile.add_argument("--preset", action="append", metavar="NAME",
+                           help="only this preset (repeatable); a metric of it that cannot "
+                                "apply is an error")
+    reconcile.add_argument("--rescore", action="store_true",
+                           help="train each trial's model again for every item's score (AUC, "
+                                "LightFM's tie rule, lists of either exclusion)")
+    reconcile.add_argument("--out", metavar="FILE", help="write here instead of DIR/reconcile.md")
+
     compare = commands.add_parser(
         "compare", formatter_class=_formatter, help="compare two result folders of one experiment",
         description="Quality (with 95%% intervals), fit and recommend time of RUN_B against RUN_A "
@@ -317,6 +335,10 @@ def main(argv: list[str] | None = None) -> int:
 
             print(report.write_report(args.run_dir))
             return 0
+        if args.command == "reconcile":
+            from recsys_bench.analysis.reconcile import command_reconcile
+
+            return command_reconcile(args)
         if args.command == "compare":
             from recsys_bench.analysis.compare import compare_runs
 

@@ -162,3 +162,58 @@ def paired_test(a, b, method: str = "t") -> PairedTest:
     else:
         result = sps.wilcoxon(a[keep], b[keep], zero_method="wilcox")
     return PairedTest(float(result.statistic), float(result.pvalue), n, mean_difference, method)
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjusted p-values, controlling the family-wise error rate.
+
+    With the m finite p-values sorted ascending p_(1) <= ... <= p_(m), the adjusted value of
+    p_(i) is max over j <= i of min(1, (m - j + 1) p_(j)); a hypothesis is rejected at level
+    alpha when its adjusted p-value is <= alpha. Used when one model is tested against several
+    others on the same users: each raw p-value alone overstates the evidence.
+
+    Parameters
+    ----------
+    p_values : array_like
+        Raw p-values, any order; NaN entries (tests that could not run) stay NaN and do not
+        count towards m.
+
+    Returns
+    -------
+    numpy.ndarray
+        Adjusted p-values in the input order.
+    """
+    p = np.asarray(p_values, dtype=np.float64).ravel()
+    out = np.full(p.shape, np.nan)
+    finite = np.flatnonzero(~np.isnan(p))
+    order = finite[np.argsort(p[finite], kind="stable")]
+    m = order.size
+    scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    out[order] = np.maximum.accumulate(scaled)
+    return out
+
+
+def paired_tests_holm(per_user: dict, reference: str, method: str = "t"
+                      ) -> dict[str, tuple[PairedTest, float]]:
+    """Paired tests of ``reference`` against every other model, Holm-adjusted as one family.
+
+    Parameters
+    ----------
+    per_user : dict of str to array_like
+        Per-user values of one metric for each model, aligned (same users, same order).
+    reference : str
+        The model every other one is compared with (e.g. the best).
+    method : {"t", "wilcoxon"}
+        The paired test (see :func:`paired_test`).
+
+    Returns
+    -------
+    dict of str to (PairedTest, float)
+        For each other model, its raw test and its Holm-adjusted p-value.
+    """
+    if reference not in per_user:
+        raise ValueError(f"reference {reference!r} is not among the models")
+    others = [name for name in per_user if name != reference]
+    tests = [paired_test(per_user[reference], per_user[name], method) for name in others]
+    adjusted = holm([t.p_value for t in tests])
+    return {name: (test, float(p)) for name, test, p in zip(others, tests, adjusted)}
