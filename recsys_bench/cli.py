@@ -336,9 +336,17 @@ def main(argv: list[str] | None = None) -> int:
             print(report.write_report(args.run_dir))
             return 0
         if args.command == "reconcile":
-            from recsys_bench.analysis.reconcile import command_reconcile
+            from recsys_bench.analysis.reconcile import OUTPUT, reconcile, to_markdown
+            from recsys_bench.fileio import atomic_write_text
 
-            return command_reconcile(args)
+            from pathlib import Path
+
+            run_dir = Path(args.run_dir)
+            groups = reconcile(run_dir, presets=args.preset, rescore=args.rescore)
+            out = Path(args.out) if args.out else run_dir / OUTPUT
+            atomic_write_text(out, to_markdown(groups, run_dir, args.preset, args.rescore))
+            print(out)
+            return 0
         if args.command == "compare":
             from recsys_bench.analysis.compare import compare_runs
 

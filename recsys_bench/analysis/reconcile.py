@@ -19,6 +19,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_bench.errors import UserError
+from recsys_bench.store.artifacts import load_csr
+from recsys_bench.store.run_folder import RunFolder
 from recsys_bench.eval import beyond
 from recsys_bench.eval.presets import PRESETS, Measure, NotApplicable, ProtocolInput, compute
 
@@ -96,7 +98,7 @@ def finished_trials(run_dir: Path) -> list[TrialRef]:
 
 
 def _split_meta(run_dir: Path, dataset: str) -> dict:
-    path = run_dir / "splits" / f"{dataset}.json"
+    path = RunFolder(run_dir).split_meta(dataset)
     if not path.exists():
         raise UserError(f"no stored splits for data set {dataset!r} (splits/ is needed to "
                         "reconcile)", path=path)
@@ -110,16 +112,14 @@ def _load_split(run_dir: Path, dataset: str, seed: int):
     entry = meta["seeds"].get(str(seed))
     if entry is None:
         raise UserError(f"no stored split for seed {seed} of {dataset!r}",
-                        path=run_dir / "splits")
-    return load_split(run_dir / "splits" / entry["file"]), meta
+                        path=RunFolder(run_dir).splits)
+    return load_split(RunFolder(run_dir).splits / entry["file"]), meta
 
 
 def _features(run_dir: Path, meta: dict) -> sp.csr_matrix | None:
     if not meta.get("features_file"):
         return None
-    with np.load(run_dir / "splits" / meta["features_file"], allow_pickle=False) as npz:
-        return sp.csr_matrix((npz["data"], npz["indices"], npz["indptr"]),
-                             shape=tuple(npz["shape"]))
+    return load_csr(RunFolder(run_dir).splits / meta["features_file"])
 
 
 def _stored_lists(run_dir: Path, trial: TrialRef, users: np.ndarray) -> np.ndarray:
@@ -143,7 +143,7 @@ def _retrain(trial: TrialRef, split, features):
     """The trial's model fitted again through its checkpoints, as the runner fitted it."""
     from recsys_bench import models
     from recsys_bench.experiment.config import model_params, wants_features
-    from recsys_bench.protocol import fit_through
+    from recsys_bench.experiment.trial import train_curve
     from recsys_bench.threads import pinned_blas
 
     setting = json.loads(trial.params) if trial.params else {}
@@ -152,8 +152,7 @@ def _retrain(trial: TrialRef, split, features):
     given = features if wants_features(setting) else None
     checkpoints = list(trial.epochs) if model.supports_continue else [None]
     with pinned_blas(trial.threads):
-        for _ in fit_through(model, split.train, checkpoints, item_features=given):
-            pass
+        train_curve(model, split.train, checkpoints, item_features=given)
     return model
 
 
@@ -367,18 +366,3 @@ def to_markdown(groups: list[Group], run_dir: Path, presets, rescore: bool) -> s
                 f"{result.beyond[n]:.4f}" if n in result.beyond else "–" for n in shown) + " |")
         lines.append("")
     return "\n".join(lines)
-
-
-def command_reconcile(args) -> int:
-    """CLI entry: reconcile a run folder and write ``reconcile.md`` into it."""
-    from recsys_bench.store.table import atomic_write_text
-
-    run_dir = Path(args.run_dir)
-    if not run_dir.is_dir():
-        raise UserError("no such run folder", path=run_dir)
-    groups = reconcile(run_dir, presets=args.preset, rescore=args.rescore)
-    text = to_markdown(groups, run_dir, args.preset, args.rescore)
-    out = Path(args.out) if args.out else run_dir / OUTPUT
-    atomic_write_text(out, text)
-    print(out)
-    return 0
