@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_bench.errors import UserError
+from recsys_bench.fold_in import folded
 from recsys_bench.eval.metrics import (RANKING_METRICS, auc_of_ranked, check_metrics, coverage,
                                   mse_block, mse_closed_form, nanmean, rank_rows,
                                   ranking_metrics)
@@ -86,7 +87,9 @@ def evaluate(model, split: Split, *, k: int = 5, exclude_train: bool = True,
         Fitted; ``scores`` gives dense blocks, ``factors()`` (if not None) gives ``(U, V)`` for
         ALL users with ``scores == U[users] @ V.T``.
     split : Split
-        Train, test and the evaluated users.
+        Train, test and the evaluated users. With a ``fold_in`` part (strong generalisation)
+        the evaluated users are unseen in training: the model folds them in from their given
+        history, which then stands for their train items (:func:`recsys_bench.fold_in.folded`).
     k : int
         Cut-off of the ranking metrics and coverage.
     exclude_train : bool
@@ -110,6 +113,8 @@ def evaluate(model, split: Split, *, k: int = 5, exclude_train: bool = True,
     """
     subsets = _subsets(subsets)
     metrics = check_metrics(metrics, METRICS)
+    if getattr(split, "fold_in", None) is not None:
+        model, split = folded(model, split)
     users = np.asarray(split.users, dtype=np.int64)
     n_items = split.train.shape[1]
     k = check_k(k, n_items)

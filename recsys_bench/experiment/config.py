@@ -22,7 +22,8 @@ from recsys_bench.errors import UserError
 
 METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "auc", "coverage", "mse")
 SUBSETS = ("train", "test")
-SPLIT_KINDS = ("user_holdout", "leave_k_out", "ratio", "temporal")
+SPLIT_KINDS = ("user_holdout", "leave_k_out", "ratio", "leave_last_k_out", "temporal", "time_cut",
+               "given", "movielens_official", "strong_generalization")
 EXCLUSIVE = ("scaling", "all", "none")
 FEATURES = ("tags", "none")
 

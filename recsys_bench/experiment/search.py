@@ -490,8 +490,9 @@ def _prepare(config: SearchConfig) -> _Data:
                         "has no item features", path=config.path)
     final = make_split(data, config.split_kind, seed=config.split_seed, **config.split_options)
     try:
-        validation = make_split(final.train, config.split_kind, seed=config.validation_seed,
-                                **config.split_options)
+        validation = (final.for_validation() if final.validation is not None else
+                      make_split(final.train, config.split_kind, seed=config.validation_seed,
+                                 **config.split_options))
     except UserError as exc:
         raise UserError(f"cannot carve a validation split from the train part: {exc.message}",
                         path=config.path) from None

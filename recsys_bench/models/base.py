@@ -32,14 +32,16 @@ class BaseRecommender:
     """Parameter checking and protocol defaults that every adapter shares.
 
     A subclass declares ``name``, ``defaults`` (every accepted parameter with its default),
-    optionally ``aliases`` (alternative name -> parameter name) and ``supports_continue``, and
-    overrides :meth:`validate` for value checks.
+    optionally ``aliases`` (alternative name -> parameter name), ``supports_continue`` and
+    ``supports_fold_in`` (then a ``fold_in(history)`` method, see :mod:`recsys_bench.fold_in`),
+    and overrides :meth:`validate` for value checks.
     """
 
     name: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Any]] = {}
     aliases: ClassVar[dict[str, str]] = {}
     supports_continue: ClassVar[bool] = False
+    supports_fold_in: ClassVar[bool] = False
 
     def __init__(self, **params: Any):
         for alias, target in self.aliases.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import ClassVar
 
 import numpy as np
@@ -20,6 +21,7 @@ class _Baseline(BaseRecommender):
     """Shared checks; ``num_threads`` and ``random_state`` are accepted for uniformity."""
 
     defaults: ClassVar[dict] = {"num_threads": 0, "random_state": 0}
+    supports_fold_in: ClassVar[bool] = True
 
     def validate(self) -> None:
         p = self.params
@@ -31,6 +33,14 @@ class _Baseline(BaseRecommender):
 
     def _fitted(self) -> None:
         self.require(self.n_items > 0, "the model is not fitted yet")
+
+    def fold_in(self, history: sp.csr_matrix) -> _Baseline:
+        """This model for the (new) users of ``history``; their history does not change the
+        scores (the same popularity list; random rows fixed by row number)."""
+        self._fitted()
+        folded = copy.copy(self)
+        folded._n_users = history.shape[0]
+        return folded
 
 
 class Popularity(_Baseline):

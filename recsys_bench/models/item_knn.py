@@ -9,6 +9,7 @@ produced here as dense blocks so the harness's one top-k routine ranks them.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from typing import Any, ClassVar
 
@@ -38,6 +39,7 @@ class ItemKNN(BaseRecommender):
     """
 
     name: ClassVar[str] = "item-knn"
+    supports_fold_in: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = {
         "similarity": "cosine", "K": 100, "K1": 1.2, "B": 0.75, "num_threads": 0,
     }
@@ -70,6 +72,12 @@ class ItemKNN(BaseRecommender):
             model.fit(train, show_progress=False)
         self.similarity = model.similarity.astype(np.float32).tocsr()
         self._train = train
+
+    def fold_in(self, history: sp.csr_matrix) -> ItemKNN:
+        """This model for the (new) users of ``history``: scores from their given rows."""
+        folded = copy.copy(self)
+        folded._train = history
+        return folded
 
     def scores(self, users: np.ndarray) -> np.ndarray:
         return (self._train[users] @ self.similarity).toarray().astype(np.float32, copy=False)

@@ -49,6 +49,7 @@ same seed both start from identical factors.
 
 from __future__ import annotations
 
+import copy
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterator
@@ -276,6 +277,7 @@ class NumpyALS(BaseRecommender):
     }
     aliases: ClassVar[dict[str, str]] = {"epochs": "iterations"}
     supports_continue: ClassVar[bool] = True
+    supports_fold_in: ClassVar[bool] = True
 
     def validate(self) -> None:
         check_als_params(self)
@@ -336,6 +338,16 @@ class NumpyALS(BaseRecommender):
         list(pool.map(lambda b: solve_cg(b.conf, b.rows, current[b.start:b.stop], fixed, reg,
                                          steps), blocks))
         return current
+
+    def fold_in(self, history: sp.csr_matrix) -> NumpyALS:
+        """This model for the (new) users of ``history``: their factors solved exactly against
+        the fixed item factors (:func:`solve_exact`, whatever the solver), item factors kept."""
+        folded = copy.copy(self)
+        with pinned_blas(1):
+            users = solve_exact(confidence(history, self.params["alpha"]), self.item_factors,
+                                self.params["regularization"])
+        folded.user_factors = users.astype(self.item_factors.dtype)
+        return folded
 
     def training_loss(self) -> float:
         """The full-matrix loss ``L(X, Y)`` of the current factors on the train data."""
