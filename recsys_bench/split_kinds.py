@@ -118,7 +118,7 @@ def _assign(data: Interactions, pairs: dict, kind: str, options: dict, seed: int
             user, item = divmod(int(wanted[~found][0]), n_items)
             raise UserError(f"{kind}: {int((~found).sum())} {name} pairs are not interactions of "
                             f"data set {data.name or '(unnamed)'} (first: user "
-                            f"{data.user_ids[user]!r}, item {data.item_ids[item]!r}); a given "
+                            f"{data.user_ids[user]}, item {data.item_ids[item]}); a given "
                             "split must be cut from the same data", path=where.get(name))
         taken = label[position] >= 0
         if taken.any():
@@ -143,7 +143,7 @@ def _indices(vocabulary: np.ndarray, ids, what: str, where) -> np.ndarray:
         numbers = pd.to_numeric(pd.Series(ids, dtype=object), errors="coerce")
         bad = numbers.isna() | (numbers != np.floor(numbers))
         if bad.any():
-            raise UserError(f"{what} id {ids[bad.to_numpy()][0]!r} is not a whole number, as the "
+            raise UserError(f"{what} id {str(ids[bad.to_numpy()][0])!r} is not a whole number, as the "
                             "data set's ids are", path=where)
         ids = numbers.to_numpy().astype(np.int64)
         return pd.Index(np.asarray(vocabulary, dtype=np.int64)).get_indexer(ids)
@@ -199,8 +199,10 @@ def given(data: Interactions, *, train: str | None = None, test: str | None = No
     ``validation`` for each row. Ids are mapped through the data set's vocabularies; rows whose
     user or item is not in the data set are dropped and counted (``<part>_rows_unknown``; a
     data set's filters, such as Sketchfab's thresholds, remove ids legitimately). Interactions
-    of the data set in no part are counted as ``unassigned``. Test and validation interactions
-    of users or items unseen in train are dropped and counted (module docstring).
+    of the data set in no part are counted as ``unassigned``; ``<part>_rows`` counts the rows
+    read (after the data set's own row filter, such as MovieLens' ``min_rating``). Test and
+    validation interactions of users or items unseen in train are dropped and counted (module
+    docstring).
 
     Raises
     ------
@@ -221,7 +223,7 @@ def given(data: Interactions, *, train: str | None = None, test: str | None = No
         labels = np.char.lower(labels.astype(str))
         unknown = sorted(set(labels) - set(PARTS))
         if unknown:
-            raise UserError(f"column {column!r} holds {unknown[0]!r}; expected train, test or "
+            raise UserError(f"column {column!r} holds {str(unknown[0])!r}; expected train, test or "
                             "validation", path=file)
         for name in PARTS:
             chosen = labels == name
