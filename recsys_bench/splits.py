@@ -96,8 +96,10 @@ class Split:
         """
         if self.validation is None:
             raise UserError(f"split kind {self.kind!r} with these options has no validation part")
+        digest = fingerprint(self.train, self.validation, self.validation_users,
+                             fold_in=self.fold_in)
         return dataclasses.replace(self, test=self.validation, users=self.validation_users,
-                                   validation=None, validation_users=None)
+                                   validation=None, validation_users=None, fingerprint=digest)
 
 
 def fingerprint(train: sp.csr_matrix, test: sp.csr_matrix, users: np.ndarray, *,

@@ -240,6 +240,7 @@ def test_given_validation_file_is_the_tuning_split(tmp_path):
     assert (split.test.multiply(first.test) != split.test).nnz == 0
     assert set(tuning.users) <= set(second.users) and set(split.users) <= set(first.users)
     assert (tuning.train != split.train).nnz == 0 and tuning.validation is None
+    assert load_split(save(tuning, tmp_path)).fingerprint == tuning.fingerprint != split.fingerprint
     again = load_split(save(split, tmp_path))
     assert again.fingerprint == split.fingerprint
     np.testing.assert_array_equal(again.validation_users, split.validation_users)

@@ -72,7 +72,7 @@ Config (TOML)::
     name = "sketchfab-synthetic"
     options = { seed = 0 }
     [split]
-    kind = "user_holdout"                        # or leave_k_out, ratio
+    kind = "user_holdout"                        # or leave_k_out, ratio, given, strong_generalization
     seed = 0
     validation_seed = 1                          # default: seed + 1
     options = { split_count = 5, fraction = 0.2 }
@@ -127,7 +127,7 @@ from recsys_bench.store.table import atomic_write_json, atomic_write_text
 DB_FILE = "search.db"
 BEST_MODEL = "search-best"
 OBJECTIVES = ("precision", "recall", "ndcg", "map", "hit_rate")
-SEARCH_SPLITS = ("user_holdout", "leave_k_out", "ratio")
+SEARCH_SPLITS = ("user_holdout", "leave_k_out", "ratio", "given", "strong_generalization")
 PRUNERS = ("median", "halving", "none")
 VALIDATION_FILE = "splits/validation.npz"
 FEATURES_FILE = "splits/features.npz"
