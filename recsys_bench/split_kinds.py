@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +25,16 @@ import scipy.sparse as sp
 
 from recsys_bench.data import Interactions
 from recsys_bench.errors import UserError
-from recsys_bench.splits import (Split, _canonical, _cut, _fraction, _rank_within_rows, _rows,
-                                 _seed, fingerprint)
+from recsys_bench.splits import (
+    Split,
+    _canonical,
+    _cut,
+    _fraction,
+    _rank_within_rows,
+    _rows,
+    _seed,
+    fingerprint,
+)
 
 PARTS = ("train", "test", "validation")
 OFFICIAL_NAMES = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
@@ -143,8 +151,9 @@ def _indices(vocabulary: np.ndarray, ids, what: str, where) -> np.ndarray:
         numbers = pd.to_numeric(pd.Series(ids, dtype=object), errors="coerce")
         bad = numbers.isna() | (numbers != np.floor(numbers))
         if bad.any():
-            raise UserError(f"{what} id {str(ids[bad.to_numpy()][0])!r} is not a whole number, as the "
-                            "data set's ids are", path=where)
+            first = str(ids[bad.to_numpy()][0])
+            raise UserError(f"{what} id {first!r} is not a whole number, as the data set's ids "
+                            "are", path=where)
         ids = numbers.to_numpy().astype(np.int64)
         return pd.Index(np.asarray(vocabulary, dtype=np.int64)).get_indexer(ids)
     return pd.Index(np.asarray(vocabulary).astype(str)).get_indexer(ids.astype(str))
@@ -360,7 +369,7 @@ def time_cut(data: Interactions, *, timestamp: float | None = None,
         cut = float(np.quantile(stamps.data, quantile, method="higher"))
     after = stamps.data >= cut
     try:
-        when = datetime.fromtimestamp(cut, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        when = datetime.fromtimestamp(cut, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     except (OverflowError, OSError, ValueError):
         when = "out of the calendar's range"
     for side, empty in (("before", after.all()), ("at or after", not after.any())):

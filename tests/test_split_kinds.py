@@ -376,8 +376,8 @@ def strong():
 
 
 def test_implicit_and_numpy_fold_in_agree(strong):
-    params = dict(factors=6, regularization=0.1, alpha=2.0, iterations=2, num_threads=1,
-                  random_state=3)
+    params = {"factors": 6, "regularization": 0.1, "alpha": 2.0, "iterations": 2,
+              "num_threads": 1, "random_state": 3}
     reference = models.get("numpy-als", **params)
     reference.fit(strong.train)
     fast = models.get("implicit-als", use_cg=False, **params)
@@ -452,3 +452,24 @@ name = "popularity"
     assert parse_config(text).split.kind == kind
     with pytest.raises(UserError, match="unknown option for split kind"):
         parse_config(text.replace("options = {", "options = { bogus = 1, "))
+
+
+def test_given_sketchfab_files_in_the_crawler_dialect(tmp_path):
+    from pathlib import Path
+
+    from recsys_bench.datasets import sketchfab
+    from recsys_bench.datasets.psv import write_psv
+    fixture = Path(__file__).parent / "fixtures" / "sketchfab_quoting"
+    data = sketchfab.load(fixture, min_user_likes=1, min_item_likes=1, features=False)
+    reference = make_split(data, "leave_k_out", k=1, seed=0)
+    paths = {}
+    for part, matrix in (("train", reference.train), ("test", reference.test)):
+        coo = sp.coo_matrix(matrix)
+        paths[part] = tmp_path / f"{part}.psv"
+        write_psv(paths[part], sketchfab.LIKES_HEADER,
+                  [(f"name {c}", data.item_ids[c], data.user_ids[r])
+                   for r, c in zip(coo.row, coo.col)])
+    split = make_split(data, "given", train=str(paths["train"]), test=str(paths["test"]))
+    assert (split.train != reference.train).nnz == 0
+    assert split.test.nnz + split.stats["test_dropped"] == reference.test.nnz
+    assert (split.test.multiply(reference.test) != split.test).nnz == 0

@@ -19,10 +19,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_bench.errors import UserError
-from recsys_bench.fold_in import folded
 from recsys_bench.eval.metrics import (RANKING_METRICS, auc_of_ranked, check_metrics, coverage,
                                   mse_block, mse_closed_form, nanmean, rank_rows,
                                   ranking_metrics)
+from recsys_bench.fold_in import folded
 from recsys_bench.splits import Split
 from recsys_bench.eval.topk import (FactorProducts, block_size_for, check_block_size, check_k,
                                exclude_in_place, factor_topk, rows_of, run_blocks, score_block,
