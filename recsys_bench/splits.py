@@ -340,10 +340,17 @@ LATER_KINDS = ("time_cut", "given", "movielens_official", "strong_generalization
 KINDS = (*SPLITTERS, *LATER_KINDS)
 
 
+def _splitter(name: str):
+    """The function of split kind ``name`` (one of :data:`KINDS`)."""
+    if name in LATER_KINDS:
+        return getattr(importlib.import_module("recsys_bench.split_kinds"), name)
+    return SPLITTERS[name]
+
+
 def __getattr__(name: str):
     """``splits.<kind>`` for the kinds of :mod:`recsys_bench.split_kinds` (imported lazily)."""
     if name in LATER_KINDS:
-        return getattr(importlib.import_module("recsys_bench.split_kinds"), name)
+        return _splitter(name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -358,7 +365,7 @@ def make_split(matrix_or_interactions, kind: str, *, seed: int = 0, **options) -
     name = str(kind).replace("-", "_")
     if name not in KINDS:
         raise UserError(f"unknown split kind {kind!r}; valid: {', '.join(KINDS)}")
-    splitter = SPLITTERS.get(name) or globals()["__getattr__"](name)
+    splitter = _splitter(name)
     params = list(inspect.signature(splitter).parameters)
     valid = [p for p in params if p not in ("matrix", "data", "timestamps", "seed")]
     unknown = sorted(set(options) - set(valid))
