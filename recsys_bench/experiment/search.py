@@ -72,7 +72,7 @@ Config (TOML)::
     name = "sketchfab-synthetic"
     options = { seed = 0 }
     [split]
-    kind = "user_holdout"                        # or leave_k_out, ratio, given, strong_generalization
+    kind = "user_holdout"                        # leave_k_out, ratio, given, strong_generalization
     seed = 0
     validation_seed = 1                          # default: seed + 1
     options = { split_count = 5, fraction = 0.2 }
