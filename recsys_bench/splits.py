@@ -9,11 +9,18 @@ Every splitter follows the same three steps, all vectorised over the non-zeros (
 
 The same (data, kind, options, seed) gives a byte-identical split, and :attr:`Split.fingerprint`
 (sha256 over the shape, the train/test CSR arrays and the evaluated users) proves it.
+
+The kinds that need the data set rather than its matrix (``given``, ``movielens_official``,
+``time_cut``) and ``strong_generalization`` live in :mod:`recsys_bench.split_kinds`; they are
+reachable here by name all the same. ``leave_last_k_out`` is the clear name of ``temporal``
+(each user's newest interactions to test); ``temporal`` keeps working.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import importlib
 import inspect
 import json
 import zipfile
@@ -35,18 +42,32 @@ class Split:
     Attributes
     ----------
     train, test : scipy.sparse.csr_matrix
-        float32, same shape as the input, sorted indices; ``train + test`` equals the input and
-        they share no non-zero.
+        float32, same shape as the input, sorted indices; they share no non-zero. For the
+        random and per-user kinds ``train + test`` equals the input; ``given``,
+        ``movielens_official``, ``time_cut`` and ``strong_generalization`` leave out what
+        :attr:`stats` counts (test interactions of users or items unseen in train, and so on).
     users : numpy.ndarray
         int64, sorted: the evaluated users (those that received test interactions).
     kind : str
-        The splitter's name (``user_holdout``, ``leave_k_out``, ``ratio``, ``temporal``).
+        The splitter's name (``user_holdout``, ``leave_k_out``, ``ratio``, ``temporal`` /
+        ``leave_last_k_out``, ``given``, ``movielens_official``, ``time_cut``,
+        ``strong_generalization``).
     options : dict
         Every option of the splitter, defaults included.
     seed : int
         Seed of ``numpy.random.default_rng``.
     fingerprint : str
         sha256 hex digest of the contents, see :func:`fingerprint`.
+    fold_in : scipy.sparse.csr_matrix or None
+        Strong generalisation: the given history of the held-out users (never in ``train``);
+        models score those users from it (:mod:`recsys_bench.fold_in`). None otherwise.
+    validation : scipy.sparse.csr_matrix or None
+        Interactions held out for tuning (a given split's validation file, the scored part of
+        strong generalisation's validation users); None when the split has none.
+    validation_users : numpy.ndarray or None
+        int64, sorted: the users with validation interactions.
+    stats : dict
+        What the splitter dropped or counted (unseen users and items, the time of the cut, ...).
     """
 
     train: sp.csr_matrix
@@ -56,26 +77,60 @@ class Split:
     options: dict = field(default_factory=dict)
     seed: int = 0
     fingerprint: str = ""
+    fold_in: sp.csr_matrix | None = None
+    validation: sp.csr_matrix | None = None
+    validation_users: np.ndarray | None = None
+    stats: dict = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.train.shape
 
+    def for_validation(self) -> Split:
+        """This split with the validation interactions and users as its test part, for tuning.
 
-def fingerprint(train: sp.csr_matrix, test: sp.csr_matrix, users: np.ndarray) -> str:
+        Raises
+        ------
+        UserError
+            When the split has no validation part.
+        """
+        if self.validation is None:
+            raise UserError(f"split kind {self.kind!r} with these options has no validation part")
+        digest = fingerprint(self.train, self.validation, self.validation_users,
+                             fold_in=self.fold_in)
+        return dataclasses.replace(self, test=self.validation, users=self.validation_users,
+                                   validation=None, validation_users=None, fingerprint=digest)
+
+
+def fingerprint(train: sp.csr_matrix, test: sp.csr_matrix, users: np.ndarray, *,
+                fold_in: sp.csr_matrix | None = None, validation: sp.csr_matrix | None = None,
+                validation_users: np.ndarray | None = None) -> str:
     """sha256 hex digest of the shape, the train and test CSR arrays and the users.
 
     Arrays are hashed in fixed dtypes (int64 indices, float32 values), so the digest does not
-    depend on the index dtype scipy happened to choose.
+    depend on the index dtype scipy happened to choose. The optional parts (fold-in history,
+    validation) are hashed after a name tag only when present, so the digest of a split without
+    them is what it always was.
     """
     digest = hashlib.sha256()
     digest.update(np.asarray(train.shape, dtype=np.int64).tobytes())
     for matrix in (train, test):
-        digest.update(np.asarray(matrix.indptr, dtype=np.int64).tobytes())
-        digest.update(np.asarray(matrix.indices, dtype=np.int64).tobytes())
-        digest.update(np.asarray(matrix.data, dtype=np.float32).tobytes())
+        _hash_csr(digest, matrix)
     digest.update(np.asarray(users, dtype=np.int64).tobytes())
+    for name, part in (("fold_in", fold_in), ("validation", validation)):
+        if part is not None:
+            digest.update(name.encode())
+            _hash_csr(digest, part)
+    if validation_users is not None:
+        digest.update(b"validation_users")
+        digest.update(np.asarray(validation_users, dtype=np.int64).tobytes())
     return digest.hexdigest()
+
+
+def _hash_csr(digest, matrix: sp.csr_matrix) -> None:
+    digest.update(np.asarray(matrix.indptr, dtype=np.int64).tobytes())
+    digest.update(np.asarray(matrix.indices, dtype=np.int64).tobytes())
+    digest.update(np.asarray(matrix.data, dtype=np.float32).tobytes())
 
 
 def _canonical(matrix) -> sp.csr_matrix:
@@ -276,33 +331,58 @@ def temporal(matrix, timestamps: sp.csr_matrix | None, *, k: int | None = None,
     return _make(matrix, rank, n_test, "temporal", {"k": k, "fraction": fraction}, seed)
 
 
+leave_last_k_out = temporal
+
 SPLITTERS = {"user_holdout": user_holdout, "leave_k_out": leave_k_out, "ratio": ratio,
-             "temporal": temporal}
+             "leave_last_k_out": leave_last_k_out, "temporal": temporal}
+# Kinds defined in recsys_bench.split_kinds, imported when first asked for.
+LATER_KINDS = ("time_cut", "given", "movielens_official", "strong_generalization")
+KINDS = (*SPLITTERS, *LATER_KINDS)
+
+
+def _splitter(name: str):
+    """The function of split kind ``name`` (one of :data:`KINDS`)."""
+    if name in LATER_KINDS:
+        return getattr(importlib.import_module("recsys_bench.split_kinds"), name)
+    return SPLITTERS[name]
+
+
+def __getattr__(name: str):
+    """``splits.<kind>`` for the kinds of :mod:`recsys_bench.split_kinds` (imported lazily)."""
+    if name in LATER_KINDS:
+        return _splitter(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def make_split(matrix_or_interactions, kind: str, *, seed: int = 0, **options) -> Split:
     """Split an interaction matrix (or :class:`Interactions`) with the splitter named ``kind``.
 
-    ``kind`` is one of ``user_holdout``, ``leave_k_out``, ``ratio``, ``temporal`` (hyphens are
-    accepted for underscores); ``options`` are that splitter's keyword options. ``temporal``
-    needs an :class:`Interactions` with timestamps.
+    ``kind`` is one of :data:`KINDS` (hyphens are accepted for underscores); ``options`` are
+    that splitter's keyword options. ``temporal`` / ``leave_last_k_out`` and ``time_cut`` need
+    an :class:`Interactions` with timestamps; ``given`` and ``movielens_official`` need an
+    :class:`Interactions` (its id vocabularies).
     """
     name = str(kind).replace("-", "_")
-    if name not in SPLITTERS:
-        raise UserError(f"unknown split kind {kind!r}; valid: {', '.join(SPLITTERS)}")
-    splitter = SPLITTERS[name]
-    valid = [p for p in inspect.signature(splitter).parameters
-             if p not in ("matrix", "timestamps", "seed")]
+    if name not in KINDS:
+        raise UserError(f"unknown split kind {kind!r}; valid: {', '.join(KINDS)}")
+    splitter = _splitter(name)
+    params = list(inspect.signature(splitter).parameters)
+    valid = [p for p in params if p not in ("matrix", "data", "timestamps", "seed")]
     unknown = sorted(set(options) - set(valid))
     if unknown:
         raise UserError(f"{name}: unknown split option(s) {', '.join(unknown)}; "
                         f"valid: {', '.join(valid)}")
+    if params[0] == "data":
+        if not isinstance(matrix_or_interactions, Interactions):
+            raise UserError(f"split kind {name} needs a data set (ids, timestamps), not a bare "
+                            "matrix")
+        return splitter(matrix_or_interactions, seed=seed, **options)
     if isinstance(matrix_or_interactions, Interactions):
         matrix, timestamps = matrix_or_interactions.matrix, matrix_or_interactions.timestamps
     else:
         matrix, timestamps = matrix_or_interactions, None
-    if name == "temporal":
-        return temporal(matrix, timestamps, seed=seed, **options)
+    if splitter is temporal:
+        return dataclasses.replace(temporal(matrix, timestamps, seed=seed, **options), kind=name)
     return splitter(matrix, seed=seed, **options)
 
 
@@ -313,8 +393,15 @@ def save_split(split: Split, path) -> None:
               "users": np.asarray(split.users, dtype=np.int64),
               "meta": np.asarray(json.dumps({"kind": split.kind, "options": split.options,
                                              "seed": split.seed,
-                                             "fingerprint": split.fingerprint}))}
-    for name, matrix in (("train", split.train), ("test", split.test)):
+                                             "fingerprint": split.fingerprint,
+                                             "stats": split.stats}))}
+    if split.validation_users is not None:
+        arrays["validation_users"] = np.asarray(split.validation_users, dtype=np.int64)
+    matrices = [("train", split.train), ("test", split.test), ("fold_in", split.fold_in),
+                ("validation", split.validation)]
+    for name, matrix in matrices:
+        if matrix is None:
+            continue
         arrays[f"{name}_indptr"] = np.asarray(matrix.indptr, dtype=np.int64)
         arrays[f"{name}_indices"] = np.asarray(matrix.indices, dtype=np.int32)
         arrays[f"{name}_data"] = np.asarray(matrix.data, dtype=np.float32)
@@ -334,16 +421,22 @@ def load_split(path) -> Split:
     try:
         shape = tuple(int(n) for n in arrays["shape"])
         meta = json.loads(str(arrays["meta"]))
-        train, test = (sp.csr_matrix((arrays[f"{n}_data"], arrays[f"{n}_indices"],
-                                      arrays[f"{n}_indptr"]), shape=shape)
-                       for n in ("train", "test"))
+        parts = {n: (sp.csr_matrix((arrays[f"{n}_data"], arrays[f"{n}_indices"],
+                                    arrays[f"{n}_indptr"]), shape=shape)
+                     if n in ("train", "test") or f"{n}_indptr" in arrays else None)
+                 for n in ("train", "test", "fold_in", "validation")}
         users = arrays["users"].astype(np.int64)
+        validation_users = arrays.get("validation_users")
     except (KeyError, ValueError, TypeError) as exc:
         raise UserError(f"not a split file (missing or malformed {exc})", path=path) from None
-    digest = fingerprint(train, test, users)
+    for part in parts.values():
+        if part is not None:
+            part.has_sorted_indices = True
+    train, test = parts.pop("train"), parts.pop("test")
+    digest = fingerprint(train, test, users, validation_users=validation_users, **parts)
     if digest != meta.get("fingerprint"):
         raise UserError("split file is corrupt: its contents do not match its fingerprint",
                         path=path)
-    train.has_sorted_indices = test.has_sorted_indices = True
     return Split(train=train, test=test, users=users, kind=meta["kind"],
-                 options=meta["options"], seed=int(meta["seed"]), fingerprint=digest)
+                 options=meta["options"], seed=int(meta["seed"]), fingerprint=digest,
+                 validation_users=validation_users, stats=meta.get("stats", {}), **parts)

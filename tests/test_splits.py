@@ -147,7 +147,9 @@ def test_input_duplicates_and_explicit_zeros_are_canonicalised():
     (lambda m: ratio(m, fraction=1.0), r"in \(0, 1\)"),
     (lambda m: leave_k_out(m, k=1000), "no user has more than k=1000"),
     (lambda m: make_split(m, "kfold"), "unknown split kind 'kfold'; valid: user_holdout, "
-                                       "leave_k_out, ratio, temporal"),
+                                       "leave_k_out, ratio, leave_last_k_out, temporal, "
+                                       "time_cut, given, movielens_official, "
+                                       "strong_generalization"),
     (lambda m: make_split(m, "ratio", frac=0.2), "unknown split option.*frac; valid: fraction"),
     (lambda m: make_split(m, "temporal"), "needs interaction timestamps"),
     (lambda m: temporal(m, random_stamps(m, 0), k=1, fraction=0.5), "not both"),

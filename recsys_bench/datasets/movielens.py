@@ -217,6 +217,18 @@ def read_grouplens_folder(folder: Path) -> Ratings:
     return _parse_grouplens(texts, str(folder))
 
 
+def read_ratings_file(path: str | os.PathLike) -> np.ndarray:
+    """The rows of a file in ``u.data`` format (``u1.base``, ``ua.test``, ...), in file order.
+
+    Returns int64 n x 4: user id, item id, rating, timestamp. Malformed rows: ``UserError``.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise UserError("no such file (expected tab-separated user item rating timestamp)",
+                        path=file)
+    return _parse_u_data(_read_latin1(file), str(file))
+
+
 def _read_grouplens_zip(data: bytes, where: str) -> Ratings:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))

@@ -22,6 +22,7 @@ from recsys_bench.errors import UserError
 from recsys_bench.eval import registry
 from recsys_bench.eval.metrics import (auc_of_ranked, check_metrics, mse_block,
                                        mse_closed_form, nanmean, rank_rows)
+from recsys_bench.fold_in import folded
 from recsys_bench.splits import Split
 from recsys_bench.eval.topk import (FactorProducts, block_size_for, check_block_size, check_k,
                                     exclude_in_place, factor_topk, rows_of, run_blocks,
@@ -86,7 +87,9 @@ def evaluate(model, split: Split, *, k: int = 5, exclude_train: bool = True,
         Fitted; ``scores`` gives dense blocks, ``factors()`` (if not None) gives ``(U, V)`` for
         ALL users with ``scores == U[users] @ V.T``.
     split : Split
-        Train, test and the evaluated users.
+        Train, test and the evaluated users. With a ``fold_in`` part (strong generalisation)
+        the evaluated users are unseen in training: the model folds them in from their given
+        history, which then stands for their train items (:func:`recsys_bench.fold_in.folded`).
     k : int
         Cut-off of the ranking metrics and coverage.
     exclude_train : bool
@@ -112,6 +115,8 @@ def evaluate(model, split: Split, *, k: int = 5, exclude_train: bool = True,
     subsets = _subsets(subsets)
     metrics = check_metrics(registry.names() if metrics is None else metrics, registry.names())
     specs = [registry.METRICS[m] for m in metrics]
+    if getattr(split, "fold_in", None) is not None:
+        model, split = folded(model, split)
     users = np.asarray(split.users, dtype=np.int64)
     n_items = split.train.shape[1]
     k = check_k(k, n_items)

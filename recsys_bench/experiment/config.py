@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from recsys_bench.experiment.search_config import SearchSpec
 
 SUBSETS = ("train", "test")
-SPLIT_KINDS = ("user_holdout", "leave_k_out", "ratio", "temporal")
+SPLIT_KINDS = ("user_holdout", "leave_k_out", "ratio", "leave_last_k_out", "temporal", "time_cut",
+               "given", "movielens_official", "strong_generalization")
 EXCLUSIVE = ("scaling", "all", "none")
 FEATURES = ("tags", "none")
 

@@ -120,7 +120,7 @@ def _make_splits(experiment: Experiment, spec, folder: RunFolder, data) -> dict:
         save_split(split, folder.splits / name)
         seeds[str(seed)] = {"file": name, "fingerprint": split.fingerprint,
                             "train_likes": int(split.train.nnz), "test_likes": int(split.test.nnz),
-                            "evaluated_users": int(len(split.users))}
+                            "evaluated_users": int(len(split.users)), "stats": split.stats}
     return {"label": spec.label, "name": spec.name, "options": spec.options,
             "split": _split_identity(experiment), "users": int(data.n_users),
             "items": int(data.n_items), "likes": int(data.nnz),

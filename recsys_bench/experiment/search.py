@@ -127,8 +127,9 @@ def _prepare(config: Experiment) -> _Data:
                         "has no item features", path=config.path)
     final = make_split(data, split.kind, seed=split.seeds[0], **split.options)
     try:
-        validation = make_split(final.train, split.kind, seed=split.validation_seed,
-                                **split.options)
+        validation = (final.for_validation() if final.validation is not None else
+                      make_split(final.train, split.kind, seed=split.validation_seed,
+                                 **split.options))
     except UserError as exc:
         raise UserError(f"cannot carve a validation split from the train part: {exc.message}",
                         path=config.path) from None

@@ -38,7 +38,7 @@ from typing import Any
 
 from recsys_bench.errors import UserError
 
-SEARCH_SPLITS = ("user_holdout", "leave_k_out", "ratio")
+SEARCH_SPLITS = ("user_holdout", "leave_k_out", "ratio", "given", "strong_generalization")
 PRUNERS = ("median", "halving", "none")
 
 _SEARCH = {"model", "objective", "params", "threads", "seed", "startup_trials", "report_every",

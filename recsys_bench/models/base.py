@@ -34,8 +34,9 @@ class BaseRecommender:
     """Parameter checking and protocol defaults that every adapter shares.
 
     A subclass declares ``name``, ``defaults`` (every accepted parameter with its default),
-    optionally ``aliases`` (alternative name -> parameter name) and ``capabilities``, and
-    overrides :meth:`validate` for value checks.
+    optionally ``aliases`` (alternative name -> parameter name) and ``capabilities`` (with
+    ``fold_in``, a ``fold_in(history)`` method, see :mod:`recsys_bench.fold_in`), and overrides
+    :meth:`validate` for value checks.
     """
 
     name: ClassVar[str] = ""

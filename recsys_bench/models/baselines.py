@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import ClassVar
 
 import numpy as np
@@ -21,6 +22,7 @@ class _Baseline(BaseRecommender):
     """Shared checks; ``num_threads`` and ``random_state`` are accepted for uniformity."""
 
     defaults: ClassVar[dict] = {"num_threads": 0, "random_state": 0}
+    capabilities: ClassVar[Capabilities] = Capabilities(fold_in=True)
 
     def validate(self) -> None:
         p = self.params
@@ -33,6 +35,14 @@ class _Baseline(BaseRecommender):
     def _fitted(self) -> None:
         self.require(self.n_items > 0, "the model is not fitted yet")
 
+    def fold_in(self, history: sp.csr_matrix) -> _Baseline:
+        """This model for the (new) users of ``history``; their history does not change the
+        scores (the same popularity list; random rows fixed by row number)."""
+        self._fitted()
+        folded = copy.copy(self)
+        folded._n_users = history.shape[0]
+        return folded
+
 
 class Popularity(_Baseline):
     """Ranks items by how many train users interacted with them, the same list for every user.
@@ -43,7 +53,7 @@ class Popularity(_Baseline):
     """
 
     name = "popularity"
-    capabilities: ClassVar[Capabilities] = Capabilities(factors=True)
+    capabilities: ClassVar[Capabilities] = Capabilities(factors=True, fold_in=True)
 
     def fit(self, train: sp.csr_matrix, *, item_features: sp.csr_matrix | None = None,
             epochs: int | None = None) -> None:

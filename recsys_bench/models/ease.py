@@ -21,6 +21,7 @@ Cholesky factorisation (LAPACK ``potrf``/``potri``); ``B`` is then stored as flo
 
 from __future__ import annotations
 
+import copy
 import os
 from typing import ClassVar
 
@@ -29,6 +30,7 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from recsys_bench.errors import UserError
+from recsys_bench.protocol import Capabilities
 from recsys_bench.models.base import BaseRecommender
 from recsys_bench.threads import pinned_blas
 
@@ -72,6 +74,7 @@ class EASE(BaseRecommender):
     """
 
     name = "ease"
+    capabilities: ClassVar[Capabilities] = Capabilities(fold_in=True)
     defaults: ClassVar[dict] = {"regularization": 500.0, "max_memory_gb": None, "num_threads": 0}
 
     def __init__(self, **params):
@@ -155,6 +158,13 @@ class EASE(BaseRecommender):
 
     def _fitted(self) -> None:
         self.require(self._weights is not None, "the model is not fitted yet")
+
+    def fold_in(self, history: sp.csr_matrix) -> EASE:
+        """This model for the (new) users of ``history``: ``x_u B`` from their given rows."""
+        self._fitted()
+        folded = copy.copy(self)
+        folded._train = history
+        return folded
 
     def scores(self, users: np.ndarray) -> np.ndarray:
         """Dense float32 ``x_u B`` for each of ``users``."""

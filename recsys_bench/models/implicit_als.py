@@ -20,6 +20,7 @@ which equals training longer.
 
 from __future__ import annotations
 
+import copy
 from typing import Any, ClassVar
 
 import implicit.cpu.als
@@ -78,7 +79,8 @@ class ImplicitALS(FactorModel):
     }
     aliases: ClassVar[dict[str, str]] = {"epochs": "iterations"}
     capabilities: ClassVar[Capabilities] = Capabilities(continues=True, factors=True,
-                                                        item_vectors=True)
+                                                        item_vectors=True,
+                                                        fold_in=True)
 
     def validate(self) -> None:
         check_als_params(self)
@@ -151,3 +153,14 @@ class ImplicitALS(FactorModel):
         else:
             self.user_factors = self._model.user_factors
             self.item_factors = self._model.item_factors
+
+    def fold_in(self, history: sp.csr_matrix) -> ImplicitALS:
+        """This model for the (new) users of ``history``: implicit's ``recalculate_user`` (exact
+        Cholesky solves against the fixed item factors) on the confidences ``1 + alpha * d``."""
+        model = self._model.to_cpu() if self.params["use_gpu"] else self._model
+        with pinned_blas(1):
+            users = model.recalculate_user(np.arange(history.shape[0]),
+                                           confidence(history, self.params["alpha"]))
+        folded = copy.copy(self)
+        folded.user_factors = np.asarray(users, dtype=np.float32).reshape(history.shape[0], -1)
+        return folded

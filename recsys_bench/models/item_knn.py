@@ -9,6 +9,7 @@ produced here as dense blocks so the harness's one top-k routine ranks them.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from typing import Any, ClassVar
 
@@ -17,6 +18,7 @@ import scipy.sparse as sp
 from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
 from implicit.utils import ParameterWarning
 
+from recsys_bench.protocol import Capabilities
 from recsys_bench.models.base import BaseRecommender, is_int, is_number
 from recsys_bench.threads import pinned_blas
 
@@ -38,6 +40,7 @@ class ItemKNN(BaseRecommender):
     """
 
     name: ClassVar[str] = "item-knn"
+    capabilities: ClassVar[Capabilities] = Capabilities(fold_in=True)
     defaults: ClassVar[dict[str, Any]] = {
         "similarity": "cosine", "K": 100, "K1": 1.2, "B": 0.75, "num_threads": 0,
     }
@@ -70,6 +73,12 @@ class ItemKNN(BaseRecommender):
             model.fit(train, show_progress=False)
         self.similarity = model.similarity.astype(np.float32).tocsr()
         self._train = train
+
+    def fold_in(self, history: sp.csr_matrix) -> ItemKNN:
+        """This model for the (new) users of ``history``: scores from their given rows."""
+        folded = copy.copy(self)
+        folded._train = history
+        return folded
 
     def scores(self, users: np.ndarray) -> np.ndarray:
         return (self._train[users] @ self.similarity).toarray().astype(np.float32, copy=False)

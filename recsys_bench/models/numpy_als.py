@@ -49,6 +49,7 @@ same seed both start from identical factors.
 
 from __future__ import annotations
 
+import copy
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterator
@@ -249,7 +250,7 @@ class NumpyALS(FactorModel):
     }
     aliases: ClassVar[dict[str, str]] = {"epochs": "iterations"}
     capabilities: ClassVar[Capabilities] = Capabilities(continues=True, factors=True,
-                                                        item_vectors=True)
+                                                        item_vectors=True, fold_in=True)
 
     def validate(self) -> None:
         check_als_params(self)
@@ -310,6 +311,16 @@ class NumpyALS(FactorModel):
         list(pool.map(lambda b: solve_cg(b.conf, b.rows, current[b.start:b.stop], fixed, reg,
                                          steps), blocks))
         return current
+
+    def fold_in(self, history: sp.csr_matrix) -> NumpyALS:
+        """This model for the (new) users of ``history``: their factors solved exactly against
+        the fixed item factors (:func:`solve_exact`, whatever the solver), item factors kept."""
+        folded = copy.copy(self)
+        with pinned_blas(1):
+            users = solve_exact(confidence(history, self.params["alpha"]), self.item_factors,
+                                self.params["regularization"])
+        folded.user_factors = users.astype(self.item_factors.dtype)
+        return folded
 
     def training_loss(self) -> float:
         """The full-matrix loss ``L(X, Y)`` of the current factors on the train data."""
