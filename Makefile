@@ -24,11 +24,11 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python -m pytest bench --benchmark-only --benchmark-autosave
+	$(BIN)/python -m pytest bench/micro --benchmark-only --benchmark-autosave
 
 # Compare against the last saved run, or a chosen one: make bench-compare BASELINE=0003
 bench-compare: $(STAMP)
-	$(BIN)/python -m pytest bench --benchmark-only --benchmark-compare$(if $(BASELINE),=$(BASELINE)) --benchmark-compare-fail=mean:10%
+	$(BIN)/python -m pytest bench/micro --benchmark-only --benchmark-compare$(if $(BASELINE),=$(BASELINE)) --benchmark-compare-fail=mean:10%
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -336,10 +336,10 @@ def main(argv: list[str] | None = None) -> int:
             print(report.write_report(args.run_dir))
             return 0
         if args.command == "reconcile":
+            from pathlib import Path
+
             from recsys_bench.analysis.reconcile import OUTPUT, reconcile, to_markdown
             from recsys_bench.fileio import atomic_write_text
-
-            from pathlib import Path
 
             run_dir = Path(args.run_dir)
             groups = reconcile(run_dir, presets=args.preset, rescore=args.rescore)

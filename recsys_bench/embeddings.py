@@ -23,9 +23,9 @@ results table, or from ``meta`` in folders without one (a search's retrained bes
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
-import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path

@@ -1,6 +1,6 @@
 """Test aids: run folders built in this process, with models made worse on purpose.
 
-The harness never uses this module. ``tests/test_compare.py`` and ``bench/compare_demo.py``
+The harness never uses this module. ``tests/test_compare.py`` and ``bench/scripts/compare_demo.py``
 build run folders with the runner's own trial code (:func:`recsys_bench.experiment.runner.run_trial`)
 rather than in worker processes, so that a model can be swapped for a :class:`Degraded` copy:
 slower fits, users ranked with other users' factors, or a crash. ``recsys-bench compare`` must
@@ -15,13 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from recsys_bench import fileio
-
-from recsys_bench import models
-from recsys_bench.experiment import runner
-from recsys_bench.store import table as store
-from recsys_bench.experiment.config import load_config
+from recsys_bench import fileio, models
 from recsys_bench.errors import UserError
+from recsys_bench.experiment import runner
+from recsys_bench.experiment.config import load_config
+from recsys_bench.store import table as store
 
 
 def scrambled_order(n_users: int, fraction: float, seed: int = 0) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""bench/lightfm_published.py: GroupLens' ua rule and the table it writes."""
+"""bench/scripts/lightfm_published.py: GroupLens' ua rule and the table it writes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "lightfm_published.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "scripts" / "lightfm_published.py"
 spec = importlib.util.spec_from_file_location("lightfm_published", SCRIPT)
 published = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(published)

@@ -1,4 +1,4 @@
-"""bench/performance.py runs end to end on its quick profile and rejects bad options cleanly."""
+"""bench/scripts/performance.py runs end to end on its quick profile and rejects bad options cleanly."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "performance.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "scripts" / "performance.py"
 
 
 def run_script(*args: str) -> subprocess.CompletedProcess:

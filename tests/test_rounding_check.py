@@ -1,4 +1,4 @@
-"""bench/rounding_check.py: its lockstep comparison is exact when nothing is nudged, it sees a
+"""bench/scripts/rounding_check.py: its lockstep comparison is exact when nothing is nudged, it sees a
 nudge, and a folder without a split is a one-line error."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 from recsys_bench.splits import make_split
 
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "rounding_check.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "scripts" / "rounding_check.py"
 spec = importlib.util.spec_from_file_location("rounding_check", SCRIPT)
 rounding_check = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(rounding_check)

@@ -12,11 +12,20 @@ import pickle
 from pathlib import Path
 
 from recsys_bench.eval.evaluation import evaluate
-from recsys_bench.splits import save_split
 from recsys_bench.eval.topk import topk
+from recsys_bench.splits import save_split
 
-from .common import (CACHE_TIMEOUT, K, MODELS, QUALITY_EPOCHS, SIZES, Benchmark, build_split,
-                     new_model, read_split)
+from .common import (
+    CACHE_TIMEOUT,
+    MODELS,
+    QUALITY_EPOCHS,
+    SIZES,
+    Benchmark,
+    K,
+    build_split,
+    new_model,
+    read_split,
+)
 
 
 def quality_threads(model: str) -> int:

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from recsys_bench import models
+from recsys_bench.experiment.config import load_config
 from recsys_bench.splits import Split, load_split, make_split, save_split
 
 FAST = os.environ.get("RECSYS_BENCH_ASV_FAST", "") not in ("", "0")
@@ -30,11 +31,14 @@ THREADS = (1, 2)
 MODELS = ("implicit-als", "numpy-als", "lightfm-warp")
 K = 5
 
-# The study's best WRMF setting; LightFM at the same dimension.
+# The study's best WRMF setting, as configs/study-protocol.toml runs it; LightFM at the same
+# dimension.
+WRMF = load_config(Path(__file__).resolve().parents[2] / "configs" / "study-protocol.toml"
+                   ).models[0].params
 MODEL_PARAMS = {
-    "implicit-als": {"factors": 40, "regularization": 0.1, "alpha": 50.0},
-    "numpy-als": {"factors": 40, "regularization": 0.1, "alpha": 50.0, "solver": "cg"},
-    "lightfm-warp": {"no_components": 40, "learning_rate": 0.05},
+    "implicit-als": WRMF,
+    "numpy-als": {**WRMF, "solver": "cg"},
+    "lightfm-warp": {"no_components": WRMF["factors"], "learning_rate": 0.05},
 }
 # Epochs of the models whose quality is tracked (near the study's best epoch for ALS).
 QUALITY_EPOCHS = {"implicit-als": 2, "numpy-als": 2, "lightfm-warp": 2} if FAST else \

@@ -23,17 +23,18 @@ from __future__ import annotations
 import json
 import math
 import os
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from recsys_bench.store import table as store
 from recsys_bench.errors import UserError
 from recsys_bench.eval import registry
 from recsys_bench.eval.stats import mean_ci
+from recsys_bench.experiment.schema import read_toml
+from recsys_bench.store import table as store
+from recsys_bench.store.run_folder import RunFolder
 
 SETTING = ["dataset", "model", "params", "threads"]
 DEFAULT_THRESHOLD = 1.10
@@ -296,12 +297,9 @@ def _config(run_dir: Path) -> dict:
     """The experiment config of a run folder: ``config.toml``, else ``run.json``'s copy."""
     if not run_dir.is_dir():
         raise UserError("no such run folder", path=run_dir)
-    path = run_dir / "config.toml"
+    path = RunFolder(run_dir).config
     if path.exists():
-        try:
-            return tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise UserError(f"cannot read the run's config: {exc}", path=path) from None
+        return read_toml(path, what="the run's config")[0]
     config = store.read_run_info(run_dir).get("config")
     if not config:
         raise UserError("not a run folder (no config.toml, no config in run.json)", path=run_dir)
@@ -469,9 +467,10 @@ class _RawMetrics:
         from recsys_bench.splits import load_split
 
         if (dataset, seed) not in self.splits:
-            folder = self.runs[0] / "splits"
-            meta_path = folder / f"{dataset}.json"
-            name = f"{dataset}-seed{seed}.npz"
+            run = RunFolder(self.runs[0])
+            folder = run.splits
+            meta_path = run.split_meta(dataset)
+            name = run.split_name(dataset, seed)
             if meta_path.exists():
                 meta = json.loads(meta_path.read_text(encoding="utf-8"))
                 name = meta.get("seeds", {}).get(str(seed), {}).get("file", name)

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from recsys_bench.fileio import atomic_write_text
 from recsys_bench.embeddings import Hit, SavedModel, load_entry, saved_models
+from recsys_bench.fileio import atomic_write_text
+from recsys_bench.store.run_folder import RunFolder
 
 GALLERY_DIR = "gallery"
 PAGES = {"similar-items": "Similar items", "tag-items": "Items for a tag",
@@ -61,8 +62,10 @@ def _popularity(run_dir: Path, saved: SavedModel) -> np.ndarray | None:
     from recsys_bench.splits import load_split
 
     seed = saved.meta.get("seed")
-    path = run_dir / "splits" / f"{saved.meta.get('dataset')}-seed{seed}.npz"
-    if seed is None or not path.exists():
+    if seed is None:
+        return None
+    path = RunFolder(run_dir).split(str(saved.meta.get("dataset")), seed)
+    if not path.exists():
         return None
     train = load_split(path).train
     if train.shape[1] != saved.n_items:

@@ -19,10 +19,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_bench.errors import UserError
-from recsys_bench.store.artifacts import load_csr
-from recsys_bench.store.run_folder import RunFolder
 from recsys_bench.eval import beyond
 from recsys_bench.eval.presets import PRESETS, Measure, NotApplicable, ProtocolInput, compute
+from recsys_bench.store.artifacts import load_csr
+from recsys_bench.store.run_folder import RunFolder
 
 OUTPUT = "reconcile.md"
 
@@ -142,8 +142,8 @@ def _stored_lists(run_dir: Path, trial: TrialRef, users: np.ndarray) -> np.ndarr
 def _retrain(trial: TrialRef, split, features):
     """The trial's model fitted again through its checkpoints, as the runner fitted it."""
     from recsys_bench import models
-    from recsys_bench.experiment.config import model_params, wants_features
     from recsys_bench.experiment.trial import train_curve
+    from recsys_bench.models import model_params, wants_features
     from recsys_bench.threads import pinned_blas
 
     setting = json.loads(trial.params) if trial.params else {}

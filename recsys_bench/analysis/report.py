@@ -18,329 +18,44 @@ Conventions
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import math
 import re
-import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from recsys_bench.analysis import plots
+from recsys_bench.analysis.document import Cell, Document, Table, render_html, render_markdown
+from recsys_bench.analysis.run_data import (
+    CONFIDENCE,
+    PAIRED_METHOD,
+    SETTING,
+    RunData,
+    best_per_model,
+    dataset_sizes,
+    deterministic,
+    epoch_seconds,
+    load_config,
+    load_run_info,
+    load_table,
+    paired,
+    per_epoch,
+    plugin_metrics,
+    quality_rows,
+    settings_table,
+    thread_scaling,
+)
 from recsys_bench.errors import UserError
+from recsys_bench.eval.stats import PAIRED_METHODS
 from recsys_bench.fileio import atomic_write_text
-from recsys_bench.store.table import (raw_path, read_raw, read_results,
-                                  read_run_info)
-from recsys_bench.eval import registry
-from recsys_bench.eval.stats import PAIRED_METHODS, paired_test, t_half_width
+from recsys_bench.store.run_folder import RunFolder
 
-PAIRED_METHOD = "t"
-CONFIDENCE = 0.95
-SETTING = ["dataset", "model", "params", "threads"]
-REQUIRED_COLUMNS = ("dataset", "seed", "model", "params", "trial_id", "threads", "epoch", "subset",
-                    "k", "precision_at_k", "fit_seconds", "epoch_seconds", "status")
-SIZE_COLUMNS = ("nnz", "likes", "n_likes", "n_interactions")
 NONDETERMINISTIC = "†"
 
 
-# --------------------------------------------------------------------------- document model
-
-@dataclass(frozen=True)
-class Cell:
-    """A table cell: the text shown and the value the HTML table sorts by (None: the text)."""
-
-    text: str
-    sort: float | str | None = None
-
-
-@dataclass(frozen=True)
-class Table:
-    columns: list[str]
-    rows: list[list[Cell]]
-    sortable: bool = False
-
-
-@dataclass
-class Document:
-    """Blocks rendered both to Markdown and to HTML, so the two reports never disagree."""
-
-    blocks: list[tuple] = field(default_factory=list)
-
-    def heading(self, level: int, text: str) -> None:
-        self.blocks.append(("h", level, text))
-
-    def para(self, text: str) -> None:
-        self.blocks.append(("p", text))
-
-    def bullets(self, items: list[str]) -> None:
-        if items:
-            self.blocks.append(("ul", list(items)))
-
-    def table(self, table: Table) -> None:
-        self.blocks.append(("table", table))
-
-    def image(self, path: Path, alt: str) -> None:
-        self.blocks.append(("img", path, alt))
-
-
 # --------------------------------------------------------------------------- reading the run
-
-def _deterministic(model: str) -> bool:
-    """Whether ``model`` gives the same scores at any thread count (its declared capability;
-    a model this installation does not know counts as deterministic)."""
-    from recsys_bench import models
-
-    try:
-        return models.model_class(model).capabilities.deterministic_threads
-    except (UserError, ImportError):
-        return True
-
-
-def _other_metrics() -> dict[str, str]:
-    """Column -> label of the registered metrics other than p@k and MSE (which every table
-    shows in their own columns)."""
-    return {spec.column: spec.label for spec in registry.METRICS.values()
-            if spec.name not in ("precision", "mse")}
-
-
-def _plugin_metrics(table: pd.DataFrame) -> list:
-    """Registered metrics beyond the built-ins that ``table`` has values of (shown as extra
-    columns, so reports of runs without them stay as they were)."""
-    from recsys_bench.eval.metrics import BUILTIN_METRICS
-
-    return [spec for spec in registry.METRICS.values() if spec not in BUILTIN_METRICS
-            and spec.column in table and table[spec.column].notna().any()]
-
-
-def _read_results(run_dir: Path) -> pd.DataFrame:
-    df = read_results(run_dir)
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise UserError(f"results table lacks column(s) {', '.join(missing)}", path=run_dir)
-    df = df.copy()
-    df["params"] = df["params"].replace("", "{}").fillna("{}").astype(str)
-    for column in ("epoch", "threads", "seed"):
-        df[column] = pd.to_numeric(df[column], errors="coerce").fillna(0).astype(int)
-    df["status"] = df["status"].replace("", "ok").fillna("ok").astype(str)
-    df["error"] = df["error"].fillna("").astype(str) if "error" in df else ""
-    for column in ("mse", "recommend_users_per_s", "eval_seconds", *_other_metrics()):
-        if column not in df:
-            df[column] = np.nan
-    return df
-
-
-def _read_run_info(run_dir: Path) -> dict:
-    try:
-        return read_run_info(run_dir)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot read run.json: {exc}", path=run_dir / "run.json") from None
-
-
-def _read_config(path: Path) -> dict:
-    if not path.exists():
-        return {}
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise UserError(f"cannot read the run's config: {exc}", path=path) from None
-
-
-class _Store:
-    """Lazy, cached access to a run's splits and raw top-k files."""
-
-    def __init__(self, run_dir: Path):
-        self.run_dir = run_dir
-        self._splits: dict = {}
-
-    def split_path(self, dataset: str, seed: int) -> Path:
-        return self.run_dir / "splits" / f"{dataset}-seed{seed}.npz"
-
-    def split(self, dataset: str, seed: int):
-        """The stored split, or None when its file is absent."""
-        key = (dataset, seed)
-        if key not in self._splits:
-            path = self.split_path(dataset, seed)
-            if path.exists():
-                from recsys_bench.splits import load_split
-                self._splits[key] = load_split(path)
-            else:
-                self._splits[key] = None
-        return self._splits[key]
-
-    def per_user_precision(self, trial_id: str, dataset: str, seed: int, epoch: int, k: int,
-                           fingerprint: str | None) -> tuple[np.ndarray, np.ndarray] | str:
-        """(users, per-user test precision@k) of one trial at one epoch, or why not."""
-        from recsys_bench.eval.metrics import ranking_metrics
-
-        if not raw_path(self.run_dir, trial_id).exists():
-            return f"raw/{trial_id}.npz is missing"
-        split = self.split(dataset, seed)
-        if split is None:
-            return f"splits/{self.split_path(dataset, seed).name} is missing"
-        if fingerprint and split.fingerprint != fingerprint:
-            return f"splits/{self.split_path(dataset, seed).name} does not match the results"
-        stored = read_raw(self.run_dir, trial_id)
-        key = f"top_test_e{epoch}"
-        if key not in stored or "users" not in stored:
-            return f"raw/{trial_id}.npz has no {key}"
-        users = stored["users"].astype(np.int64)
-        top = stored[key]
-        precision = ranking_metrics(top[:, :k], split.test[users], k)["precision"]
-        return users, np.asarray(precision, dtype=np.float64)
-
-
-# --------------------------------------------------------------------------- analysis
-
-def _quality_rows(ok: pd.DataFrame) -> pd.DataFrame:
-    """Rows at the smallest thread count of each (data set, model, params)."""
-    smallest = ok.groupby(["dataset", "model", "params"])["threads"].transform("min")
-    return ok[ok["threads"] == smallest]
-
-
-def _per_epoch(rows: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Mean, interval and seed count of ``column`` per setting, subset and epoch."""
-    valid = rows[np.isfinite(rows[column].astype(float))]
-    g = valid.groupby(SETTING + ["subset", "epoch"])[column]
-    out = g.agg(["mean", "std", "count"]).reset_index()
-    half = t_half_width(out["std"].to_numpy(), out["count"].to_numpy(), CONFIDENCE)
-    out["low"], out["high"] = out["mean"] - half, out["mean"] + half
-    return out
-
-
-def _epoch_seconds(rows: pd.DataFrame) -> pd.Series:
-    """Fit seconds per epoch of each row: ``epoch_seconds``, else cumulative fit time / epochs."""
-    fallback = rows["fit_seconds"] / rows["epoch"].clip(lower=1)
-    return rows["epoch_seconds"].astype(float).fillna(fallback)
-
-
-def _settings(quality: pd.DataFrame) -> pd.DataFrame:
-    """One row per setting at its best epoch, with the interval over seeds and the timings."""
-    test = quality[quality["subset"] == "test"]
-    curve = _per_epoch(test, "precision_at_k")
-    if curve.empty:
-        return pd.DataFrame()
-    curve = curve[curve["subset"] == "test"]
-    best = (curve.sort_values(SETTING + ["mean", "epoch"],
-                              ascending=[True] * len(SETTING) + [False, True])
-            .groupby(SETTING, sort=False).head(1)
-            .rename(columns={"epoch": "best_epoch", "mean": "p_mean", "count": "n_seeds"}))
-    best["p_low"], best["p_high"] = best["low"], best["high"]
-    at_best = test.merge(best[SETTING + ["best_epoch"]], left_on=SETTING + ["epoch"],
-                         right_on=SETTING + ["best_epoch"])
-    agg = {"fit_to_best": ("fit_seconds", "mean"), "users_per_s": ("recommend_users_per_s", "mean"),
-           "test_mse": ("mse", "mean"), "k": ("k", "first")}
-    agg.update({name: (name, "mean") for name in _other_metrics()})
-    means = at_best.groupby(SETTING).agg(**agg).reset_index()
-    per_epoch = (test.assign(sec=_epoch_seconds(test)).groupby(SETTING)
-                 .agg(s_per_epoch=("sec", "median"), n_epochs=("epoch", "nunique"),
-                      last_epoch=("epoch", "max"))
-                 .reset_index())
-    train = quality[quality["subset"] == "train"].merge(
-        best[SETTING + ["best_epoch"]], left_on=SETTING + ["epoch"],
-        right_on=SETTING + ["best_epoch"])
-    train = (train.groupby(SETTING).agg(train_p=("precision_at_k", "mean"),
-                                        train_mse=("mse", "mean")).reset_index())
-    out = (best[SETTING + ["best_epoch", "p_mean", "p_low", "p_high", "n_seeds"]]
-           .merge(means, on=SETTING, how="left").merge(per_epoch, on=SETTING, how="left")
-           .merge(train, on=SETTING, how="left"))
-    for column in ("train_p", "train_mse"):
-        if column not in out:
-            out[column] = np.nan
-    return out.sort_values(["dataset", "p_mean"], ascending=[True, False]).reset_index(drop=True)
-
-
-def _best_per_model(settings: pd.DataFrame) -> pd.DataFrame:
-    ranked = settings.sort_values(["dataset", "model", "p_mean", "best_epoch", "params"],
-                                  ascending=[True, True, False, True, True])
-    best = ranked.groupby(["dataset", "model"], sort=False).head(1)
-    return best.sort_values(["dataset", "p_mean"], ascending=[True, False]).reset_index(drop=True)
-
-
-def _paired(store: _Store, quality: pd.DataFrame, row: pd.Series, ref: pd.Series
-            ) -> tuple[object, str]:
-    """Paired test of setting ``row`` against ``ref`` over per-user test precision, or a reason."""
-    def trials(setting: pd.Series) -> dict[int, tuple[str, str]]:
-        mine = quality[(quality["dataset"] == setting["dataset"])
-                       & (quality["model"] == setting["model"])
-                       & (quality["params"] == setting["params"])
-                       & (quality["threads"] == setting["threads"])
-                       & (quality["subset"] == "test")
-                       & (quality["epoch"] == setting["best_epoch"])]
-        fingerprints = (mine["split_fingerprint"] if "split_fingerprint" in mine
-                        else pd.Series([""] * len(mine), index=mine.index))
-        return {int(s): (t, str(f)) for s, t, f in
-                zip(mine["seed"], mine["trial_id"], fingerprints.fillna(""))}
-
-    a_trials, b_trials = trials(row), trials(ref)
-    seeds = sorted(set(a_trials) & set(b_trials))
-    if not seeds:
-        return None, "no split seed in common"
-    k = int(row["k"])
-    a_all, b_all = [], []
-    for seed in seeds:
-        a = store.per_user_precision(a_trials[seed][0], row["dataset"], seed,
-                                     int(row["best_epoch"]), k, a_trials[seed][1])
-        b = store.per_user_precision(b_trials[seed][0], ref["dataset"], seed,
-                                     int(ref["best_epoch"]), k, b_trials[seed][1])
-        for outcome in (a, b):
-            if isinstance(outcome, str):
-                return None, outcome
-        common, ia, ib = np.intersect1d(a[0], b[0], assume_unique=True, return_indices=True)
-        a_all.append(a[1][ia])
-        b_all.append(b[1][ib])
-    return paired_test(np.concatenate(a_all), np.concatenate(b_all), PAIRED_METHOD), ""
-
-
-def _thread_scaling(ok: pd.DataFrame) -> pd.DataFrame:
-    """Fit seconds per epoch at each thread count of settings run at two or more counts."""
-    test = ok[ok["subset"] == "test"]
-    timed = (test.assign(sec=_epoch_seconds(test))
-             .groupby(SETTING).agg(s_per_epoch=("sec", "median")).reset_index())
-    counts = timed.groupby(["dataset", "model", "params"])["threads"].transform("nunique")
-    timed = timed[counts >= 2].copy()
-    if timed.empty:
-        return timed
-    base = timed.groupby(["dataset", "model", "params"])
-    timed["base_threads"] = base["threads"].transform("min")
-    base_time = timed["s_per_epoch"].where(timed["threads"] == timed["base_threads"])
-    timed["base_time"] = base_time.groupby([timed["dataset"], timed["model"], timed["params"]]
-                                           ).transform("max")
-    timed["speedup"] = timed["base_time"] / timed["s_per_epoch"]
-    timed["efficiency"] = timed["speedup"] * timed["base_threads"] / timed["threads"]
-    return timed.sort_values(["dataset", "model", "params", "threads"]).reset_index(drop=True)
-
-
-def _dataset_sizes(store: _Store, df: pd.DataFrame) -> dict[str, dict]:
-    """Users, items and likes of each data set, from a size column or else its split file."""
-    sizes = {}
-    for dataset, rows in df.groupby("dataset"):
-        info: dict = {}
-        for column in SIZE_COLUMNS:
-            values = pd.to_numeric(rows[column], errors="coerce") if column in rows else None
-            if values is not None and (values > 0).any():
-                info["likes"] = int(values[values > 0].iloc[0])
-                break
-        for seed in sorted(rows["seed"].unique()):
-            split = store.split(dataset, int(seed))
-            if split is not None:
-                info.setdefault("likes", int(split.train.nnz + split.test.nnz))
-                info.update(users=split.train.shape[0], items=split.train.shape[1],
-                            evaluated=int(len(split.users)), test_likes=int(split.test.nnz))
-                break
-        meta = store.run_dir / "splits" / f"{dataset}.json"
-        if meta.exists():
-            features = json.loads(meta.read_text(encoding="utf-8")).get("features")
-            if features:
-                info["features"] = int(features)
-        sizes[dataset] = info
-    return sizes
-
-
-# --------------------------------------------------------------------------- formatting
 
 def _fmt(x, digits: int = 4) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
@@ -388,7 +103,7 @@ def _params_text(params: str) -> str:
 
 
 def _model_label(model: str, threads: int) -> str:
-    mark = NONDETERMINISTIC if not _deterministic(model) and threads > 1 else ""
+    mark = NONDETERMINISTIC if not deterministic(model) and threads > 1 else ""
     return f"{model}{mark}"
 
 
@@ -434,10 +149,10 @@ def _learning_figure(figs: _Figures, quality: pd.DataFrame, row: pd.Series) -> N
     mine = quality[(quality["dataset"] == row["dataset"]) & (quality["model"] == row["model"])
                    & (quality["params"] == row["params"]) & (quality["threads"] == row["threads"])]
     k = int(row["k"])
-    p = _per_epoch(mine, "precision_at_k")
+    p = per_epoch(mine, "precision_at_k")
     precision = [_curve(p[p["subset"] == s], f"{s} p@{k}") for s in ("test", "train")
                  if (p["subset"] == s).any()]
-    m = _per_epoch(mine, "mse")
+    m = per_epoch(mine, "mse")
     mse = [_curve(m[m["subset"] == s], f"{s} MSE") for s in ("test", "train")
            if (m["subset"] == s).any()]
     seeds = int(row["n_seeds"])
@@ -454,7 +169,7 @@ def _traces_figure(figs: _Figures, quality: pd.DataFrame, settings: pd.DataFrame
                    row: pd.Series) -> None:
     mine = quality[(quality["dataset"] == row["dataset"]) & (quality["model"] == row["model"])
                    & (quality["subset"] == "test")]
-    curve = _per_epoch(mine, "precision_at_k")
+    curve = per_epoch(mine, "precision_at_k")
     traces, best = [], None
     for (params, threads), frame in curve.groupby(["params", "threads"]):
         trace = _curve(frame, _params_text(params))
@@ -481,12 +196,12 @@ def _setting_cells(row: pd.Series) -> list[Cell]:
             Cell(str(int(row["n_seeds"])), int(row["n_seeds"]))]
 
 
-def _best_section(doc: Document, store: _Store, quality: pd.DataFrame, best: pd.DataFrame
+def _best_section(doc: Document, store: RunData, quality: pd.DataFrame, best: pd.DataFrame
                   ) -> None:
     k = int(best["k"].iloc[0])
     ref = best.iloc[0]
     notes: list[str] = []
-    extra = _plugin_metrics(best)
+    extra = plugin_metrics(best)
     columns = ["model", "best setting", "threads", "best epoch", f"test p@{k} mean ± 95% CI half",
                "95% interval", "seeds", f"train p@{k}", "test MSE", "recall", "NDCG",
                *(spec.label for spec in extra), "fit s/epoch", "recommend users/s", f"Δ p@{k} vs best (per-user)",
@@ -496,7 +211,7 @@ def _best_section(doc: Document, store: _Store, quality: pd.DataFrame, best: pd.
         if row["model"] == ref["model"]:
             test_cells = [Cell("reference", ""), Cell("—", ""), Cell("—", "")]
         else:
-            result, why = _paired(store, quality, row, ref)
+            result, why = paired(store, quality, row, ref)
             if result is None:
                 notes.append(f"No paired test of {row['model']}: {why}.")
                 test_cells = [Cell("—", ""), Cell("—", ""), Cell("—", "")]
@@ -555,7 +270,7 @@ def _grid_section(doc: Document, settings: pd.DataFrame) -> None:
     doc.table(Table(columns, rows, sortable=True))
 
 
-def _dataset_section(doc: Document, figs: _Figures, store: _Store, dataset: str,
+def _dataset_section(doc: Document, figs: _Figures, store: RunData, dataset: str,
                      quality: pd.DataFrame, settings: pd.DataFrame, size: dict) -> None:
     doc.heading(2, f"Data set `{dataset}`")
     if size:
@@ -569,10 +284,10 @@ def _dataset_section(doc: Document, figs: _Figures, store: _Store, dataset: str,
         doc.para("No finished trial with test metrics yet.")
         return
     k = int(mine["k"].iloc[0])
-    best = _best_per_model(mine)
+    best = best_per_model(mine)
     doc.heading(3, "Best setting of each model")
     _best_section(doc, store, quality, best)
-    if (~mine["model"].map(_deterministic) & (mine["threads"] > 1)).any():
+    if (~mine["model"].map(deterministic) & (mine["threads"] > 1)).any():
         doc.para(f"{NONDETERMINISTIC} LightFM with more than one thread is not deterministic "
                  "(Hogwild: threads update shared embeddings without locks), so its repeats differ "
                  "even at a fixed seed.")
@@ -628,7 +343,7 @@ def _dataset_section(doc: Document, figs: _Figures, store: _Store, dataset: str,
 
 def _scaling_section(doc: Document, figs: _Figures, ok: pd.DataFrame) -> None:
     doc.heading(2, "Thread scaling")
-    scaling = _thread_scaling(ok)
+    scaling = thread_scaling(ok)
     if scaling.empty:
         doc.para("No setting was run at more than one thread count.")
         figs.skip("thread speedup", "no setting was run at more than one thread count")
@@ -648,7 +363,7 @@ def _scaling_section(doc: Document, figs: _Figures, ok: pd.DataFrame) -> None:
           f"the smallest thread count run ({', '.join(map(str, base))})")
     doc.para(f"Speedup = fit seconds per epoch at {vs} / at n threads (median over epochs and "
              f"seeds); efficiency = speedup × base threads / n.")
-    if (~scaling["model"].map(_deterministic) & (scaling["threads"] > 1)).any():
+    if (~scaling["model"].map(deterministic) & (scaling["threads"] > 1)).any():
         doc.para(f"{NONDETERMINISTIC} LightFM with more than one thread is not deterministic "
                  "(Hogwild).")
     for dataset, frame in scaling.groupby("dataset"):
@@ -670,7 +385,7 @@ def _size_section(doc: Document, figs: _Figures, ok: pd.DataFrame, sizes: dict) 
         figs.skip("fit time vs likes", "the run has fewer than two data sizes")
         return
     test = ok[(ok["subset"] == "test") & ok["dataset"].isin(likes)]
-    timed = (test.assign(sec=_epoch_seconds(test), likes=test["dataset"].map(likes))
+    timed = (test.assign(sec=epoch_seconds(test), likes=test["dataset"].map(likes))
              .groupby(["model", "params", "threads", "likes"])["sec"].median().reset_index())
     lines, rows = [], []
     for (model, params, threads), g in timed.groupby(["model", "params", "threads"]):
@@ -756,114 +471,6 @@ def _header(doc: Document, run_dir: Path, df: pd.DataFrame, config: dict, run: d
 
 # --------------------------------------------------------------------------- rendering
 
-_INLINE = [(re.compile(r"`([^`]+)`"), r"<code>\1</code>"),
-           (re.compile(r"\*\*([^*]+)\*\*"), r"<strong>\1</strong>")]
-
-
-def _inline_html(text: str) -> str:
-    out = html.escape(text, quote=False)
-    for pattern, repl in _INLINE:
-        out = pattern.sub(repl, out)
-    return out
-
-
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def render_markdown(doc: Document, base: Path) -> str:
-    """The document as GitHub-flavoured Markdown; images are linked relative to ``base``."""
-    out = []
-    for block in doc.blocks:
-        kind = block[0]
-        if kind == "h":
-            out.append(f"{'#' * block[1]} {block[2]}")
-        elif kind == "p":
-            out.append(block[1])
-        elif kind == "ul":
-            out.append("\n".join(f"- {item}" for item in block[1]))
-        elif kind == "img":
-            out.append(f"![{block[2]}]({block[1].relative_to(base).as_posix()})")
-        elif kind == "table":
-            table = block[1]
-            lines = ["| " + " | ".join(_md_cell(c) for c in table.columns) + " |",
-                     "|" + "---|" * len(table.columns)]
-            lines += ["| " + " | ".join(_md_cell(c.text) for c in row) + " |" for row in table.rows]
-            out.append("\n".join(lines))
-    return "\n\n".join(out) + "\n"
-
-
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:13px}
-th,td{border:1px solid #ccc;padding:3px 7px;text-align:left}
-th{background:#f0f0f0}
-table.sortable th{cursor:pointer;user-select:none}
-table.sortable th[data-dir=asc]::after{content:" \\25B2"}
-table.sortable th[data-dir=desc]::after{content:" \\25BC"}
-tr:nth-child(even) td{background:#fafafa}
-img{max-width:100%;border:1px solid #ddd;margin:0.5em 0}
-code{background:#f4f4f4;padding:0 3px}
-"""
-
-_JS = """
-for (const table of document.querySelectorAll("table.sortable")) {
-  const heads = table.querySelectorAll("th");
-  heads.forEach((th, col) => th.addEventListener("click", () => {
-    const body = table.tBodies[0], rows = Array.from(body.rows);
-    const dir = th.dataset.dir === "asc" ? "desc" : "asc";
-    heads.forEach(h => delete h.dataset.dir);
-    th.dataset.dir = dir;
-    const key = r => r.cells[col].dataset.v ?? r.cells[col].textContent;
-    const numeric = rows.every(r => key(r) === "" || !isNaN(parseFloat(key(r))));
-    const val = r => numeric ? (key(r) === "" ? NaN : parseFloat(key(r))) : key(r);
-    rows.sort((a, b) => {
-      const x = val(a), y = val(b);
-      if (numeric && (isNaN(x) || isNaN(y))) return isNaN(x) - isNaN(y);
-      const c = numeric ? x - y : String(x).localeCompare(String(y));
-      return dir === "asc" ? c : -c;
-    });
-    rows.forEach(r => body.appendChild(r));
-  }));
-}
-"""
-
-
-def render_html(doc: Document, title: str) -> str:
-    """The document as one HTML page with images inlined and click-to-sort tables, no CDN."""
-    out = []
-    for block in doc.blocks:
-        kind = block[0]
-        if kind == "h":
-            out.append(f"<h{block[1]}>{_inline_html(block[2])}</h{block[1]}>")
-        elif kind == "p":
-            out.append(f"<p>{_inline_html(block[1])}</p>")
-        elif kind == "ul":
-            out.append("<ul>" + "".join(f"<li>{_inline_html(i)}</li>" for i in block[1]) + "</ul>")
-        elif kind == "img":
-            data = base64.b64encode(block[1].read_bytes()).decode("ascii")
-            out.append(f'<p><img alt="{html.escape(block[2])}" src="data:image/png;base64,{data}">'
-                       f"</p>")
-        elif kind == "table":
-            table = block[1]
-            cls = ' class="sortable"' if table.sortable else ""
-            head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
-            body = []
-            for row in table.rows:
-                cells = []
-                for cell in row:
-                    attr = "" if cell.sort is None else f' data-v="{html.escape(str(cell.sort))}"'
-                    cells.append(f"<td{attr}>{html.escape(cell.text)}</td>")
-                body.append("<tr>" + "".join(cells) + "</tr>")
-            out.append(f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}"
-                       f"</tbody></table>")
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
-            + "\n".join(out) + f"\n<script>{_JS}</script>\n</body></html>\n")
-
-
-# --------------------------------------------------------------------------- entry point
-
 def write_report(run_dir) -> Path:
     """Write ``report.md``, ``report.html`` and ``figures/*.png`` of a run folder.
 
@@ -888,17 +495,17 @@ def write_report(run_dir) -> Path:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError("no such run folder", path=run_dir)
-    df = _read_results(run_dir)
-    config = _read_config(run_dir / "config.toml")
-    run = _read_run_info(run_dir)
-    store = _Store(run_dir)
+    df = load_table(run_dir)
+    config = load_config(RunFolder(run_dir).config)
+    run = load_run_info(run_dir)
+    store = RunData(run_dir)
     doc = Document()
     figs = _Figures(run_dir, doc)
     _header(doc, run_dir, df, config, run)
     ok = df[df["status"] == "ok"]
-    quality = _quality_rows(ok) if not ok.empty else ok
-    settings = _settings(quality) if not ok.empty else pd.DataFrame()
-    sizes = _dataset_sizes(store, df)
+    quality = quality_rows(ok) if not ok.empty else ok
+    settings = settings_table(quality) if not ok.empty else pd.DataFrame()
+    sizes = dataset_sizes(store, df)
     for dataset in pd.unique(df["dataset"]):
         _dataset_section(doc, figs, store, dataset, quality,
                          settings if not settings.empty else pd.DataFrame(

@@ -20,13 +20,29 @@ import scipy.sparse as sp
 
 from recsys_bench.errors import UserError
 from recsys_bench.eval import registry
-from recsys_bench.eval.metrics import (auc_of_ranked, check_metrics, mse_block,
-                                       mse_closed_form, nanmean, rank_rows)
+from recsys_bench.eval.metrics import (
+    auc_of_ranked,
+    check_metrics,
+    mse_block,
+    mse_closed_form,
+    nanmean,
+    rank_rows,
+)
+from recsys_bench.eval.topk import (
+    FactorProducts,
+    block_size_for,
+    check_block_size,
+    check_k,
+    exclude_in_place,
+    factor_topk,
+    rows_of,
+    run_blocks,
+    score_block,
+    threads_of,
+    topk_block,
+)
 from recsys_bench.fold_in import folded
 from recsys_bench.splits import Split
-from recsys_bench.eval.topk import (FactorProducts, block_size_for, check_block_size, check_k,
-                                    exclude_in_place, factor_topk, rows_of, run_blocks,
-                                    score_block, threads_of, topk_block)
 from recsys_bench.threads import single_threaded_blas
 
 SUBSETS = ("train", "test")

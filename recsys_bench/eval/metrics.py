@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from recsys_bench.errors import UserError
 from recsys_bench.eval.topk import Scorer, check_users, iter_blocks, rows_of
 
+
 def _truth(truth_rows, n_rows: int) -> sp.csr_matrix:
     """Truth as CSR with sorted indices and ``n_rows`` rows (rows aligned with the users)."""
     truth = sp.csr_matrix(truth_rows)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from recsys_bench.errors import UserError
 from recsys_bench.eval.registry import names as metric_names
 from recsys_bench.experiment.schema import Reader, kind, parse_toml, read_text
+from recsys_bench.models import model_params, wants_features  # noqa: F401 (re-exported)
 from recsys_bench.threads import cores
 
 if TYPE_CHECKING:
@@ -450,32 +451,6 @@ class _Parser(Reader):
                 registry.get(spec.name, **model_params(spec.name, setting))
             except UserError as exc:
                 self.fail(where + (key,), exc.message)
-
-
-def model_params(name: str, setting: dict, *, threads: int | None = None,
-                 seed: int | None = None) -> dict:
-    """Constructor parameters of model ``name`` for one config ``setting``.
-
-    ``features`` is the runner's (which item features ``fit`` gets) and is removed unless the
-    model itself takes it; ``num_threads`` and ``random_state`` (the split seed, unless the setting
-    gives one) are added where the model accepts them.
-    """
-    from recsys_bench import models as registry
-
-    defaults = getattr(registry.model_class(name), "defaults", {})
-    params = dict(setting)
-    if "features" not in defaults:
-        params.pop("features", None)
-    if threads is not None and "num_threads" in defaults:
-        params["num_threads"] = threads
-    if seed is not None and "random_state" in defaults and "random_state" not in params:
-        params["random_state"] = seed
-    return params
-
-
-def wants_features(setting: dict) -> bool:
-    """True when a model setting asks for the data set's item features (``features = "tags"``)."""
-    return setting.get("features", "none") == "tags"
 
 
 def dataset_label(name: str, options: dict, same_name: list[dict]) -> str:

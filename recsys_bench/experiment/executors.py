@@ -66,8 +66,8 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 import traceback
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass

@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from recsys_bench.errors import UserError
-from recsys_bench.experiment.config import Experiment, ModelSpec, wants_features
+from recsys_bench.experiment.config import Experiment, ModelSpec
 from recsys_bench.experiment.trial import Trial
 from recsys_bench.fileio import atomic_write_json
+from recsys_bench.models import wants_features
 from recsys_bench.store.artifacts import save_csr, save_vocabulary
 from recsys_bench.store.run_folder import RunFolder
 

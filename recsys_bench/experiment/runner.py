@@ -35,8 +35,14 @@ import pandas as pd
 from recsys_bench.errors import UserError
 from recsys_bench.experiment.config import Experiment, load_config
 from recsys_bench.experiment.executors import Task
-from recsys_bench.experiment.plan import (PreparedSplit, params_json, plan_trials,
-                                          prepare_splits, schedule_order, trial_id)
+from recsys_bench.experiment.plan import (
+    PreparedSplit,
+    params_json,
+    plan_trials,
+    prepare_splits,
+    schedule_order,
+    trial_id,
+)
 from recsys_bench.experiment.scheduler import Job, Running, Scheduler
 from recsys_bench.experiment.trial import Trial, failed_frame, now, run_trial, run_trial_task
 from recsys_bench.fileio import atomic_write_json

@@ -117,7 +117,7 @@ class _Data:
 
 def _prepare(config: Experiment) -> _Data:
     from recsys_bench import datasets
-    from recsys_bench.experiment.config import wants_features
+    from recsys_bench.models import wants_features
     from recsys_bench.splits import make_split
 
     dataset, split = config.datasets[0], config.split
@@ -204,8 +204,8 @@ def _train_and_score(config: Experiment, setting: dict, split, features, report=
     """
     from recsys_bench import models
     from recsys_bench.eval.evaluation import evaluate
-    from recsys_bench.experiment.config import model_params, wants_features
     from recsys_bench.experiment.trial import train_curve
+    from recsys_bench.models import model_params, wants_features
     from recsys_bench.threads import pinned_blas
 
     spec, ev = config.search, config.evaluation

@@ -248,7 +248,7 @@ def parse_search(reader, value, split) -> SearchSpec:
     """Check a ``[search]`` table with ``reader`` (a :class:`~recsys_bench.experiment.schema.
     Reader`); ``split`` is the experiment's parsed split, whose seed seeds the models."""
     from recsys_bench import models
-    from recsys_bench.experiment.config import model_params
+    from recsys_bench.models import model_params
 
     search = reader.table(value, ("search",), _SEARCH, required=("model", "space"))
     if split.kind not in SEARCH_SPLITS:

@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 from recsys_bench.errors import one_line
-from recsys_bench.experiment.config import model_params, wants_features
 from recsys_bench.fileio import atomic_save_npz, atomic_write_text
+from recsys_bench.models import model_params, wants_features
 from recsys_bench.protocol import fit_through
 from recsys_bench.store import table as store
 from recsys_bench.store.artifacts import load_csr, save_run_model

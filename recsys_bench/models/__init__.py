@@ -120,3 +120,27 @@ def model_class(name: str) -> type:
 def get(name: str, **params):
     """A new, unfitted model ``name`` with ``params`` (unknown or invalid ones: ``UserError``)."""
     return model_class(name)(**params)
+
+
+def model_params(name: str, setting: dict, *, threads: int | None = None,
+                 seed: int | None = None) -> dict:
+    """Constructor parameters of model ``name`` for one config ``setting``.
+
+    ``features`` is the runner's (which item features ``fit`` gets) and is removed unless the
+    model itself takes it; ``num_threads`` and ``random_state`` (the split seed, unless the setting
+    gives one) are added where the model accepts them.
+    """
+    defaults = getattr(model_class(name), "defaults", {})
+    params = dict(setting)
+    if "features" not in defaults:
+        params.pop("features", None)
+    if threads is not None and "num_threads" in defaults:
+        params["num_threads"] = threads
+    if seed is not None and "random_state" in defaults and "random_state" not in params:
+        params["random_state"] = seed
+    return params
+
+
+def wants_features(setting: dict) -> bool:
+    """True when a model setting asks for the data set's item features (``features = "tags"``)."""
+    return setting.get("features", "none") == "tags"

@@ -30,8 +30,8 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from recsys_bench.errors import UserError
-from recsys_bench.protocol import Capabilities
 from recsys_bench.models.base import BaseRecommender
+from recsys_bench.protocol import Capabilities
 from recsys_bench.threads import pinned_blas
 
 _BYTES_PER_CELL = 12

@@ -18,8 +18,8 @@ import scipy.sparse as sp
 from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
 from implicit.utils import ParameterWarning
 
-from recsys_bench.protocol import Capabilities
 from recsys_bench.models.base import BaseRecommender, is_int, is_number
+from recsys_bench.protocol import Capabilities
 from recsys_bench.threads import pinned_blas
 
 

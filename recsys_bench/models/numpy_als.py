@@ -58,9 +58,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_bench.errors import UserError
-from recsys_bench.protocol import Capabilities
 from recsys_bench.models._als import check_als_params, confidence
 from recsys_bench.models.base import FactorModel, check_epochs, is_int
+from recsys_bench.protocol import Capabilities
 from recsys_bench.threads import pinned_blas, resolve_threads
 
 # Bytes of outer products the exact solver materialises at once.

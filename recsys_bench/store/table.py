@@ -1,16 +1,8 @@
-"""The result store: one folder per run, written atomically and readable at any moment.
+"""The result table of a run: one file per trial, one table of all rows, written atomically
+and readable at any moment (also mid-run or after a crash).
 
-Layout (documented column by column in ``docs/results-columns.md``)::
-
-    config.toml            the experiment file as run
-    run.json               provenance: commit, packages, machine, thread pools, sessions
-    splits/                <dataset>-seed<N>.npz, <dataset>-features.npz, <dataset>.json
-    trials/<id>.parquet    the rows of one finished (or failed) trial
-    raw/<id>.npz           evaluated users and top-k ids at every checkpoint and subset
-    results.parquet/.csv   all trial rows, rewritten as trials finish (at most ~1% of a core)
-
-Every file is written to a temporary name in its own folder and renamed into place, so a reader
-(or a crash) never sees half a file.
+Where each file lives is :class:`~recsys_bench.store.run_folder.RunFolder`'s; the columns are
+documented in ``docs/results-columns.md``.
 """
 
 from __future__ import annotations
@@ -24,6 +16,7 @@ import pandas as pd
 
 from recsys_bench.errors import UserError
 from recsys_bench.fileio import atomic_write_parquet, atomic_write_text
+from recsys_bench.store.run_folder import RunFolder
 
 # Identity columns, then one float column per registered metric, then measurements and status.
 _IDENTITY: dict[str, str] = {
@@ -107,12 +100,12 @@ def normalize(df: pd.DataFrame) -> pd.DataFrame:
 
 def trial_path(run_dir: str | os.PathLike, trial_id: str) -> Path:
     """Where the rows of trial ``trial_id`` are stored."""
-    return Path(run_dir) / "trials" / f"{trial_id}.parquet"
+    return RunFolder(run_dir).trial(trial_id)
 
 
 def raw_path(run_dir: str | os.PathLike, trial_id: str) -> Path:
     """Where the top-k ids of trial ``trial_id`` are stored."""
-    return Path(run_dir) / "raw" / f"{trial_id}.npz"
+    return RunFolder(run_dir).raw(trial_id)
 
 
 def write_trial(run_dir: str | os.PathLike, trial_id: str, df: pd.DataFrame) -> Path:
@@ -129,7 +122,7 @@ def read_trial(path: str | os.PathLike) -> pd.DataFrame:
 
 def read_trials(run_dir: str | os.PathLike) -> dict[str, pd.DataFrame]:
     """Every stored trial of a run: trial id -> its rows (in file name order)."""
-    folder = Path(run_dir) / "trials"
+    folder = RunFolder(run_dir).trials
     if not folder.is_dir():
         return {}
     return {p.stem: read_trial(p) for p in sorted(folder.glob("*.parquet"))}
@@ -146,9 +139,9 @@ def combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
 def write_table(df: pd.DataFrame, run_dir: str | os.PathLike) -> None:
     """Rewrite ``results.parquet`` and ``results.csv`` of ``run_dir`` from ``df``."""
     df = normalize(df)
-    run_dir = Path(run_dir)
-    atomic_write_parquet(df, run_dir / "results.parquet")
-    atomic_write_text(run_dir / "results.csv", df.to_csv(index=False))
+    folder = RunFolder(run_dir)
+    atomic_write_parquet(df, folder.table)
+    atomic_write_text(folder.table_csv, df.to_csv(index=False))
 
 
 def read_results(run_dir: str | os.PathLike) -> pd.DataFrame:
@@ -163,17 +156,17 @@ def read_results(run_dir: str | os.PathLike) -> pd.DataFrame:
     UserError
         ``run_dir`` holds no results.
     """
-    run_dir = Path(run_dir)
-    trial_files = sorted((run_dir / "trials").glob("*.parquet"))
-    table = run_dir / "results.parquet"
+    folder = RunFolder(run_dir)
+    trial_files = sorted(folder.trials.glob("*.parquet"))
+    table = folder.table
     if table.exists():
         df = normalize(pd.read_parquet(table))
         if not trial_files or set(df["trial_id"]) == {p.stem for p in trial_files}:
             return df
     if trial_files:
         return combine([read_trial(p) for p in trial_files])
-    if (run_dir / "results.csv").exists():
-        df = pd.read_csv(run_dir / "results.csv", keep_default_na=False,
+    if folder.table_csv.exists():
+        df = pd.read_csv(folder.table_csv, keep_default_na=False,
                          na_values={c: ["", "NaN", "nan"] for c, k in columns().items()
                                     if k == "float"})
         return normalize(df)
@@ -197,7 +190,7 @@ def read_raw(run_dir: str | os.PathLike, trial_id: str) -> dict[str, np.ndarray]
 
 def read_run_info(run_dir: str | os.PathLike) -> dict:
     """``run.json`` of a run folder (empty dict when absent)."""
-    path = Path(run_dir) / "run.json"
+    path = RunFolder(run_dir).run_info
     if not path.exists():
         return {}
     return json.loads(path.read_text(encoding="utf-8"))

@@ -14,7 +14,7 @@ Then it runs ``recsys-bench compare a a-again`` (expected exit status 0) and
 regressed) and prints both reports. It exits 0 when both exit statuses are the expected ones.
 Takes well under a minute on 2 cores; MovieLens-100k is downloaded once into the data cache.
 
-    python bench/compare_demo.py [--out runs/compare-demo] [--min-seconds 0.5]
+    python bench/scripts/compare_demo.py [--out runs/compare-demo] [--min-seconds 0.5]
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import tempfile
 from pathlib import Path
 
 from recsys_bench import fileio
-
 from recsys_bench.testing import build_run
 
 CONFIG = """\

@@ -15,6 +15,7 @@ import os
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,11 +24,14 @@ import pytest
 from recsys_bench import models
 from recsys_bench.datasets import sketchfab, sketchfab_synthetic
 from recsys_bench.eval.evaluation import evaluate
+from recsys_bench.experiment.config import load_config
 from recsys_bench.splits import user_holdout
 
 K = 5
 THREADS = min(2, os.cpu_count() or 1)
-WRMF = {"factors": 40, "regularization": 0.1, "alpha": 50.0}
+# The study's best WRMF setting, as configs/study-protocol.toml runs it.
+WRMF = load_config(Path(__file__).resolve().parents[2] / "configs" / "study-protocol.toml"
+                   ).models[0].params
 
 
 @dataclass(frozen=True)

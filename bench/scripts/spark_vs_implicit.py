@@ -10,7 +10,7 @@ which leaves out its fixed costs (DataFrame, blocking, collecting the factors), 
 
 Usage::
 
-    python bench/spark_vs_implicit.py [--factors 40] [--threads 1 2] [--repeats 3]
+    python bench/scripts/spark_vs_implicit.py [--factors 40] [--threads 1 2] [--repeats 3]
         [--users 15000] [--items 25000] [--nnz 550000] [--out rows.json]
 """
 

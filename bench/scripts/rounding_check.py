@@ -11,7 +11,7 @@ the study's protocol) and reports the largest difference of each metric.
 
 Usage::
 
-    python bench/rounding_check.py results/sketchfab-wrmf-grid [--params JSON ...]
+    python bench/scripts/rounding_check.py results/sketchfab-wrmf-grid [--params JSON ...]
         [--checkpoints 2 4 ... 38] [--out rounding.json]
 
 A p@5 difference of one hit in 3,053 x 5 list places is 6.55e-5, far above 1e-6: if it shows
@@ -73,7 +73,7 @@ def compare(split, params: dict, checkpoints: list[int], seed: int = 0,
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="example: python bench/rounding_check.py "
+                                     epilog="example: python bench/scripts/rounding_check.py "
                                             "results/sketchfab-wrmf-grid")
     parser.add_argument("run_dir", type=Path, help="a grid run folder (its splits/ are used)")
     parser.add_argument("--params", nargs="+", default=list(DEFAULT_PARAMS), metavar="JSON",

@@ -17,7 +17,7 @@ it as a check of the preset.
 
 Usage::
 
-    python bench/lightfm_published.py --out results/lightfm-published [--seeds 0 1 2 3 4]
+    python bench/scripts/lightfm_published.py --out results/lightfm-published [--seeds 0 1 2 3 4]
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def table(rows: list[dict], seeds: list[int]) -> str:
               "",
               "Command:",
               "",
-              "    python bench/lightfm_published.py --out results/lightfm-published",
+              "    python bench/scripts/lightfm_published.py --out results/lightfm-published",
               "",
               "`results.json` holds every seed's figures from both the preset and "
               "`lightfm.evaluation`.", ""]

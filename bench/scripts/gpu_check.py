@@ -6,7 +6,7 @@ through the harness: the same split, the same adapter, the same top-k and metric
 
 Usage::
 
-    python bench/gpu_check.py [--epochs 15] [--factors 40 128] [--out gpu_check.json]
+    python bench/scripts/gpu_check.py [--epochs 15] [--factors 40 128] [--out gpu_check.json]
 
 implicit's PyPI wheel carries the CUDA kernels; at run time they need RMM. On a GPU machine
 without network access, bring the wheels along (for the machine's Python, e.g. 3.12)::
@@ -28,8 +28,8 @@ import statistics
 import time
 
 from recsys_bench import datasets, models, splits
-from recsys_bench.eval.evaluation import evaluate
 from recsys_bench.errors import UserError
+from recsys_bench.eval.evaluation import evaluate
 
 
 def cuda_status() -> tuple[bool, str]:

@@ -10,7 +10,7 @@ on train and test at the chosen checkpoints and prints the largest difference fr
 
 Usage::
 
-    python bench/grid_check.py results/sketchfab-wrmf-grid [--settings 3] [--seed 0]
+    python bench/scripts/grid_check.py results/sketchfab-wrmf-grid [--settings 3] [--seed 0]
         [--params JSON ...] [--checkpoints 2 10 38] [--out check.json]
 
 Needs the run's ``splits/`` folder (kept locally, not in git), i.e. a run made on this machine.
@@ -56,7 +56,7 @@ def straightforward(split, params: dict, epoch: int, k: int, seed: int) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="example: python bench/grid_check.py "
+                                     epilog="example: python bench/scripts/grid_check.py "
                                             "results/sketchfab-wrmf-grid --settings 3")
     parser.add_argument("run_dir", type=Path, help="result folder of the grid run")
     parser.add_argument("--settings", type=int, default=3, help="settings sampled (default 3)")

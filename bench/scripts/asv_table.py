@@ -7,7 +7,7 @@ suite folder ``bench/asv`` instead). The value of a ``time_`` benchmark is asv's
 samples, of a ``track_`` benchmark the returned value. Under the table, each commit's date and
 subject (from ``git log``).
 
-    python bench/asv_table.py [--bench REGEX] [--last 5] [--machine NAME] [--results .asv/results]
+    python bench/scripts/asv_table.py [--bench REGEX] [--last 5] [--machine NAME] [--results .asv/results]
 
 ``--bench`` selects like ``asv run --bench``: a regular expression searched in
 ``name(param, ...)``, e.g. ``"time_fit_epoch.*'sketchfab'"``.

@@ -44,9 +44,9 @@ roofline
 
 Usage::
 
-    .venv/bin/python bench/performance.py                    # everything, about 3 minutes
-    .venv/bin/python bench/performance.py --repeats 3 --only T2a,T4
-    .venv/bin/python bench/performance.py --quick            # tiny data, a smoke check
+    .venv/bin/python bench/scripts/performance.py                    # everything, about 3 minutes
+    .venv/bin/python bench/scripts/performance.py --repeats 3 --only T2a,T4
+    .venv/bin/python bench/scripts/performance.py --quick            # tiny data, a smoke check
 
 Writes ``results/performance.json`` (``results/performance-quick.json`` with ``--quick``, marked
 ``"quick": true``; ``--out`` to choose) and prints the Markdown table.
@@ -72,20 +72,20 @@ from pathlib import Path
 import numpy as np
 
 from recsys_bench import datasets, models
-from recsys_bench.eval import metrics
 from recsys_bench.datasets import sketchfab, sketchfab_synthetic
 from recsys_bench.errors import UserError
+from recsys_bench.eval import metrics
 from recsys_bench.eval.evaluation import evaluate
+from recsys_bench.eval.topk import topk
 from recsys_bench.fileio import atomic_open
 from recsys_bench.splits import user_holdout
 from recsys_bench.threads import machine_info, pinned_blas
-from recsys_bench.eval.topk import topk
 
 
 def _benchmark_helpers():
-    """``bench/conftest.py``, the pytest-benchmark suite's shared helpers, under its own name
+    """``bench/micro/conftest.py``, the pytest-benchmark suite's shared helpers, under its own name
     (a plain ``import conftest`` could pick up another folder's conftest)."""
-    path = Path(__file__).resolve().with_name("conftest.py")
+    path = Path(__file__).resolve().parents[1] / "micro" / "conftest.py"
     spec = importlib.util.spec_from_file_location("recsys_bench_benchmark_helpers", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -95,7 +95,7 @@ def _benchmark_helpers():
 _helpers = _benchmark_helpers()
 Bench, K, WRMF = _helpers.Bench, _helpers.K, _helpers.WRMF
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCALING_CONFIG = ROOT / "configs" / "scaling.toml"
 THREAD_COUNTS = (1, 2)
 CHECKPOINT = {"k": K, "exclude_train": False, "subsets": ("train", "test"),
@@ -600,13 +600,13 @@ def markdown_table(rows: list[dict]) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="bench/performance.py",
+        prog="bench/scripts/performance.py",
         description="Measure issue 8's performance targets side by side in one run, write "
                     "results/performance.json and print a Markdown table.",
         epilog="examples:\n"
-               "  .venv/bin/python bench/performance.py                  # all targets, 5 repeats\n"
-               "  .venv/bin/python bench/performance.py --repeats 3 --only T2a,T4\n"
-               "  .venv/bin/python bench/performance.py --quick --only T5 --out /tmp/p.json\n"
+               "  .venv/bin/python bench/scripts/performance.py                  # all targets, 5 repeats\n"
+               "  .venv/bin/python bench/scripts/performance.py --repeats 3 --only T2a,T4\n"
+               "  .venv/bin/python bench/scripts/performance.py --quick --only T5 --out /tmp/p.json\n"
                f"\ntargets: {', '.join(SECTION_NAMES)} (see the module docstring)",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5,
@@ -646,7 +646,7 @@ def run(args: argparse.Namespace) -> dict:
         "quick": bool(args.quick), "repeats": args.repeats, "targets_run": names,
         "skipped": skipped, "started_utc": started.isoformat(timespec="seconds"),
         "wall_s": round(time.perf_counter() - clock, 1),
-        "command": " ".join(["bench/performance.py", *sys.argv[1:]]),
+        "command": " ".join(["bench/scripts/performance.py", *sys.argv[1:]]),
         "data": ctx.data_info, "machine": machine_info(), "rows": [r.to_dict() for r in rows],
     }
 
@@ -664,7 +664,7 @@ def main(argv: list[str] | None = None) -> int:
             json.dump(payload, handle, indent=1)
             handle.write("\n")
     except UserError as error:
-        print(f"bench/performance.py: error: {error}", file=sys.stderr)
+        print(f"bench/scripts/performance.py: error: {error}", file=sys.stderr)
         return 2
     print(markdown_table(payload["rows"]))
     print(f"\nwall time {payload['wall_s']} s; JSON written to {out}")
