@@ -32,8 +32,11 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from recsys_bench.errors import UserError
+from recsys_bench.errors import CorruptFile, UserError
+from recsys_bench.fileio import reading
 from recsys_bench.store.table import atomic_save_npz
+
+_MODEL_ADVICE = "move it aside or delete it; rerun the trial (or use --trial) to get a model"
 
 MODELS_DIR = "models"
 TAG_PREFIXES = ("tag_", "category_", "genre_")
@@ -82,7 +85,7 @@ def save_vocabulary(path: str | os.PathLike, interactions) -> None:
 
 def load_vocabulary(path: str | os.PathLike) -> Vocabulary:
     """Read a file written by :func:`save_vocabulary`."""
-    with np.load(path, allow_pickle=False) as npz:
+    with reading(path), np.load(path, allow_pickle=False) as npz:
         return Vocabulary(item_ids=_unpack(npz["item_ids"]), item_names=_unpack(npz["item_names"]),
                           feature_names=(_unpack(npz["feature_names"])
                                          if "feature_names" in npz else None))
@@ -483,23 +486,22 @@ def _top(scores: np.ndarray, n: int) -> np.ndarray:
 def load_model(path: str | os.PathLike) -> SavedModel:
     """Read a file written by :func:`save_model_vectors`."""
     path = Path(path)
-    try:
+    with reading(path, advice=_MODEL_ADVICE):
         with np.load(path, allow_pickle=False) as npz:
             a = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot read saved model: {exc}", path=path) from None
-    ids, names = _unpack(a["item_ids"]), _unpack(a["item_names"])
-    feature_names = _unpack(a["feature_names"]) if "feature_names" in a else None
-    item_tags = tag_vectors = None
-    if "item_tags_indptr" in a:
-        item_tags = sp.csr_matrix((np.ones(len(a["item_tags_indices"]), np.float32),
-                                   a["item_tags_indices"], a["item_tags_indptr"]),
-                                  shape=(len(ids), len(feature_names)))
-        if "feature_embeddings" in a:
-            tag_vectors = a["feature_embeddings"][len(ids):]
-    return SavedModel(path=path, meta=json.loads(str(a["meta"])), item_vectors=a["item_vectors"],
-                      item_ids=ids, item_names=names, feature_names=feature_names,
-                      item_tags=item_tags, tag_vectors=tag_vectors)
+            ids, names = _unpack(a["item_ids"]), _unpack(a["item_names"])
+        feature_names = _unpack(a["feature_names"]) if "feature_names" in a else None
+        item_tags = tag_vectors = None
+        if "item_tags_indptr" in a:
+            item_tags = sp.csr_matrix((np.ones(len(a["item_tags_indices"]), np.float32),
+                                       a["item_tags_indices"], a["item_tags_indptr"]),
+                                      shape=(len(ids), len(feature_names)))
+            if "feature_embeddings" in a:
+                tag_vectors = a["feature_embeddings"][len(ids):]
+        return SavedModel(path=path, meta=json.loads(str(a["meta"])),
+                          item_vectors=a["item_vectors"], item_ids=ids, item_names=names,
+                          feature_names=feature_names,
+                          item_tags=item_tags, tag_vectors=tag_vectors)
 
 
 # --------------------------------------------------------------------------- choosing a model
@@ -522,12 +524,10 @@ def _read_meta(path: Path) -> tuple[dict, bool] | None:
     """``(meta, has tag embeddings)`` of a saved model; None when another process just removed
     it (a runner worker keeping only the best)."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with reading(path, advice=_MODEL_ADVICE), np.load(path, allow_pickle=False) as npz:
             return json.loads(str(npz["meta"])), "feature_embeddings" in npz.files
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError) as exc:
-        raise UserError(f"cannot read saved model: {exc}", path=path) from None
 
 
 def _test_scores(run_dir: Path) -> dict[str, tuple[float, int]]:
@@ -536,6 +536,8 @@ def _test_scores(run_dir: Path) -> dict[str, tuple[float, int]]:
 
     try:
         df = read_results(run_dir)
+    except CorruptFile:
+        raise
     except UserError:
         return {}
     df = df[(df["status"] == "ok") & (df["subset"] == "test")]

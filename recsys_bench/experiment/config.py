@@ -258,6 +258,8 @@ class _Parser:
     def string(self, value: Any, where: tuple, choices: tuple | list | None = None) -> str:
         if not isinstance(value, str) or not value:
             self.fail(where, f"must be a non-empty string, got {_kind(value)}")
+        if (bad := control_character(value)) is not None:
+            self.fail(where, f"must not contain control characters, found {bad!r} in {value!r}")
         if choices is not None and value not in choices:
             self.fail(where, f"unknown {where[-1]} {value!r}; known: {', '.join(choices)}")
         return value
@@ -469,6 +471,12 @@ class _Parser:
                 registry.get(spec.name, **model_params(spec.name, setting))
             except UserError as exc:
                 self.fail(where + (key,), exc.message)
+
+
+def control_character(text: str) -> str | None:
+    """The first control character (NUL, a line break, ...) in ``text``, or None: names and
+    labels end up in file names, tables and single-line messages, where those break things."""
+    return next((c for c in text if ord(c) < 32 or ord(c) == 127), None)
 
 
 def model_params(name: str, setting: dict, *, threads: int | None = None,

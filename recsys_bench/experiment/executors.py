@@ -79,6 +79,7 @@ from typing import Any, Protocol
 
 from recsys_bench.store import table as store
 from recsys_bench.experiment.config import cores
+from recsys_bench.experiment.lifeline import ORPHANED, parent_alive
 from recsys_bench.errors import UserError
 from recsys_bench.experiment.runner import Trial, _now, one_line, run_trial
 
@@ -307,10 +308,10 @@ class _Worker:
         root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        command = [sys.executable, "-c", "from recsys_bench.experiment.executors import _worker_entry; "
-                   "_worker_entry()", str(child_in), str(child_out), str(run_dir)]
+        command = [sys.executable, "-c", _BOOT, str(child_in), str(child_out), str(run_dir),
+                   str(os.getpid())]
         self.process = subprocess.Popen(command, pass_fds=(child_in, child_out), env=env,
-                                        stdin=subprocess.DEVNULL)
+                                        stdin=subprocess.DEVNULL, process_group=0)
         os.close(child_in)
         os.close(child_out)
         self.send_conn = Connection(to_child, readable=False)
@@ -354,32 +355,41 @@ class _Worker:
         return f"worker process died ({why}); see logs/worker-{pid}.log"
 
 
+# A worker's first statements, before the slow imports: see recsys_bench.experiment.lifeline.
+_BOOT = ("import sys; from recsys_bench.experiment.lifeline import bind_to_parent; "
+         "bind_to_parent(int(sys.argv[4])); "
+         "from recsys_bench.experiment.executors import _worker_entry; _worker_entry()")
+
+
 def _worker_entry() -> None:
-    """Entry point of a worker process: ``argv`` = read fd, write fd, run folder."""
+    """Entry point of a worker process: ``argv`` = read fd, write fd, run folder, parent pid."""
     from multiprocessing.connection import Connection
 
-    read_fd, write_fd, run_dir = sys.argv[1:4]
+    read_fd, write_fd, run_dir, parent = sys.argv[1:5]
     _worker_main(Connection(int(read_fd), writable=False),
-                 Connection(int(write_fd), readable=False), Path(run_dir))
+                 Connection(int(write_fd), readable=False), Path(run_dir), int(parent))
 
 
-def _worker_main(inbox, outbox, run_dir: Path) -> None:
-    """Worker loop: run trials and tasks sent by the parent until told to stop or orphaned;
-    each reply is a :class:`Done`."""
+def _worker_main(inbox, outbox, run_dir: Path, parent: int | None = None) -> None:
+    """Worker loop: run trials and tasks sent by the parent (pid ``parent``, default: the
+    current one) until told to stop or orphaned; each reply is a :class:`Done`. Nothing is
+    written once the parent is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid() if parent is None else parent
+    if not parent_alive(parent):
+        os._exit(ORPHANED)
     logs = run_dir / "logs"
     logs.mkdir(exist_ok=True)
     log = open(logs / f"worker-{os.getpid()}.log", "a", buffering=1, encoding="utf-8")
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
     sys.stdout = sys.stderr = log
-    parent = os.getppid()
 
     def watchdog() -> None:
         while True:
             time.sleep(1.0)
-            if os.getppid() != parent:
-                os._exit(3)
+            if not parent_alive(parent):
+                os._exit(ORPHANED)
 
     threading.Thread(target=watchdog, daemon=True).start()
     cache: OrderedDict = OrderedDict()
@@ -396,6 +406,8 @@ def _worker_main(inbox, outbox, run_dir: Path) -> None:
             print(f"{_now()} trial {trial.trial_id}: {trial.model} {trial.params_json} "
                   f"threads={trial.threads} on {trial.dataset} seed {trial.seed}", flush=True)
             frame = run_trial(trial, run_dir, cache)
+            if not parent_alive(parent):
+                os._exit(ORPHANED)
             store.write_trial(run_dir, trial.trial_id, frame)
             reply = Done(trial.trial_id)
         try:

@@ -27,7 +27,6 @@ import hashlib
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -47,6 +46,8 @@ from recsys_bench.store import table as store
 from recsys_bench.experiment.config import (Experiment, ModelSpec, load_config, model_params,
                                  wants_features)
 from recsys_bench.errors import UserError
+from recsys_bench.experiment import guard
+from recsys_bench.fileio import LOCK_NAME, reading
 from recsys_bench.protocol import fit_through
 from recsys_bench.embeddings import save_run_model, save_vocabulary, vocabulary_path
 
@@ -162,23 +163,34 @@ def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bo
         raise UserError(f"workers must be an integer >= 1, got {workers!r}")
     experiment = load_config(config_path)
     run_dir = Path(out_dir)
+    say = None if quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     pool = executors.make(executor, run_dir, scheduler=scheduler)
     try:
+        start = guard.Start(run_dir)
+    except BaseException:
+        pool.close()
+        raise
+    try:
+        sources = guard.Sources(experiment, say)
         _claim_folder(run_dir, experiment)
+        sources.check(run_dir)
         session = {"started_at": _now(), "status": "running", "workers": pool.slots(workers),
                    **pool.info()}
         info = _write_run_info(run_dir, experiment, session)
     except BaseException:
         pool.close()
+        start.undo() or start.release()
         raise
     t0 = time.perf_counter()
     feed = None
-    previous = _interrupt_on_sigterm()
+    restore_signals = guard.interrupt_on_signals()
     try:
-        say = None if quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-        prepared = prepare_splits(experiment, run_dir, say)
+        with guard.config_named(experiment.path):
+            prepared = prepare_splits(experiment, run_dir, say, load=sources.load)
+        sources.release()
         trials = plan_trials(experiment, prepared)
-        frames = store.read_trials(run_dir)
+        guard.check_trials(experiment, trials)
+        frames = guard.read_trials(run_dir, say)
         todo = [t for t in trials if t.trial_id not in frames
                 or (retry_failed and not _succeeded(frames[t.trial_id]))]
         todo.sort(key=_schedule_key({t.trial_id: i for i, t in enumerate(trials)}))
@@ -186,19 +198,24 @@ def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bo
         counts = {"planned": len(trials), "run": 0, "reused": len(trials) - len(todo)}
         feed = _Scheduler(run_dir, frames, order, pool=pool, max_workers=session["workers"],
                           quiet=quiet, total=len(trials), desc=experiment.name)
+        start.trials_started()
         feed.run(todo)
     except BaseException as exc:
         pool.close()
+        if start.undo():
+            raise
         if feed is not None:
             feed.write_table()
         session.update(status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
                        ended_at=_now(), wall_seconds=round(time.perf_counter() - t0, 3),
                        trials_run=feed.finished if feed is not None else 0)
-        _write_run_info(run_dir, experiment, session, info)
+        try:
+            _write_run_info(run_dir, experiment, session, info)
+        finally:
+            start.release()
         raise
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        restore_signals()
     pool.close()
     feed.write_table()
     counts["run"] = feed.finished
@@ -207,7 +224,10 @@ def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bo
                    wall_seconds=round(time.perf_counter() - t0, 3),
                    trials_run=counts["run"], trials_reused=counts["reused"], **statuses)
     _write_run_info(run_dir, experiment, session, info)
-    report = _write_report(run_dir, quiet)
+    try:
+        report = _write_report(run_dir, quiet)
+    finally:
+        start.release()
     wall = time.perf_counter() - t0
     if not quiet:
         line = (f"{experiment.name}: {counts['planned']} trials, {statuses['ok']} ok, "
@@ -218,20 +238,6 @@ def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bo
             line += f"; report: {report}"
         print(line, flush=True)
     return run_dir
-
-
-def _interrupt_on_sigterm():
-    """Make SIGTERM behave like Ctrl-C while a run is in progress (main thread only).
-
-    Returns the previous handler to restore, or None when it could not be installed.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
-
-    return signal.signal(signal.SIGTERM, interrupt)
 
 
 # --------------------------------------------------------------------------- the run folder
@@ -253,7 +259,8 @@ def _claim_folder(run_dir: Path, experiment: Experiment) -> None:
             raise UserError(f"the folder holds a different experiment ({name!r}; config differs "
                             f"in: {', '.join(keys)}); use another --out", path=run_dir)
         return
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+    if run_dir.exists() and (not run_dir.is_dir() or any(
+            p.name != LOCK_NAME for p in run_dir.iterdir())):
         raise UserError("not an empty folder and not a run folder (no config.toml); "
                         "use another --out", path=run_dir)
     store.atomic_write_text(config, experiment.source)
@@ -320,13 +327,15 @@ def _write_report(run_dir: Path, quiet: bool) -> Path | None:
 
 # --------------------------------------------------------------------------- splits and trials
 
-def prepare_splits(experiment: Experiment, run_dir: Path, say=None
+def prepare_splits(experiment: Experiment, run_dir: Path, say=None, load=None
                    ) -> dict[tuple[str, int], PreparedSplit]:
     """Load each data set once, draw and store its splits (reused when already stored).
 
     Writes ``splits/<label>-seed<N>.npz``, ``splits/<label>-features.npz`` (when the data set has
     item features) and ``splits/<label>.json`` (sizes, loader statistics, split fingerprints).
-    ``say``, if given, is called with a line of progress before each data set is loaded.
+    ``say``, if given, is called with a line of progress before each data set is loaded;
+    ``load``, if given, returns the loaded data of a ``[[datasets]]`` entry (data sets already
+    loaded, e.g. :class:`recsys_bench.experiment.guard.Sources`).
     """
     from recsys_bench import datasets
 
@@ -340,7 +349,8 @@ def prepare_splits(experiment: Experiment, run_dir: Path, say=None
             if say is not None:
                 say(f"loading {spec.label} and drawing {len(experiment.split.seeds)} "
                     f"{experiment.split.kind} split(s)")
-            meta = _make_splits(experiment, spec, folder, datasets.load(spec.name, **spec.options))
+            data = load(spec) if load is not None else datasets.load(spec.name, **spec.options)
+            meta = _make_splits(experiment, spec, folder, data)
             store.atomic_write_json(meta_path, meta)
         for seed in experiment.split.seeds:
             entry = meta["seeds"][str(seed)]
@@ -357,7 +367,8 @@ def _stored_meta(path: Path, experiment: Experiment, spec) -> dict | None:
     """The stored description of a data set's splits, if it is complete and still matches."""
     if not path.exists():
         return None
-    meta = json.loads(path.read_text(encoding="utf-8"))
+    with reading(path):
+        meta = json.loads(path.read_text(encoding="utf-8"))
     seeds = meta.get("seeds", {})
     files = [seeds[str(s)]["file"] for s in experiment.split.seeds if str(s) in seeds]
     if meta.get("features_file"):

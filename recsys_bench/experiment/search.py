@@ -119,8 +119,10 @@ from typing import Any
 
 import numpy as np
 
-from recsys_bench.experiment.config import read_config_text
+from recsys_bench.experiment.config import control_character, read_config_text
 from recsys_bench.errors import UserError
+from recsys_bench.experiment.guard import deferred_signals, study_db
+from recsys_bench.fileio import LOCK_NAME, RunLock
 from recsys_bench.protocol import fit_through
 from recsys_bench.store.table import atomic_write_json, atomic_write_text
 
@@ -279,6 +281,8 @@ class _Parser:
     def text(self, value, key: str, choices=None) -> str:
         if not isinstance(value, str) or not value:
             self.fail(key, f"must be a non-empty string, got {value!r}")
+        if (bad := control_character(value)) is not None:
+            self.fail(key, f"must not contain control characters, found {bad!r} in {value!r}")
         if choices is not None and value not in choices:
             self.fail(key, f"unknown value {value!r}; known: {', '.join(choices)}")
         return value
@@ -510,7 +514,7 @@ def _claim_folder(out: Path, config: SearchConfig) -> None:
             raise UserError("the folder holds another search or run (its config.toml "
                             "differs); use another --out", path=out)
         return
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.exists() and (not out.is_dir() or any(p.name != LOCK_NAME for p in out.iterdir())):
         raise UserError("not an empty folder and not a search folder (no config.toml); use "
                         "another --out", path=out)
     atomic_write_text(stored, config.source)
@@ -524,8 +528,10 @@ def _storage(out: Path):
                         "(or pip install optuna)") from None
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.storages.RDBStorage(f"sqlite:///{(out / DB_FILE).resolve()}",
-                                      engine_kwargs={"connect_args": {"timeout": _LOCK_WAIT_S}})
+    with study_db(out / DB_FILE):
+        return optuna.storages.RDBStorage(
+            f"sqlite:///{(out / DB_FILE).resolve()}",
+            engine_kwargs={"connect_args": {"timeout": _LOCK_WAIT_S}})
 
 
 def _study(config: SearchConfig, storage, n_existing: int = 0, parallel: int = 1):
@@ -726,23 +732,25 @@ def _run_trials(study, config: SearchConfig, out: Path, pool, todo: int, paralle
     def finish(key: str, outcome: str, value, attrs: dict) -> None:
         trial = running.pop(key)
         del started[key]
-        for name, attr in attrs.items():
-            trial.set_user_attr(name, attr)
-        if outcome == "complete":
-            frozen = study.tell(trial, value)
-        else:
-            frozen = study.tell(trial, state=TrialState.PRUNED if outcome == "pruned"
-                                else TrialState.FAIL)
+        with deferred_signals():
+            for name, attr in attrs.items():
+                trial.set_user_attr(name, attr)
+            if outcome == "complete":
+                frozen = study.tell(trial, value)
+            else:
+                frozen = study.tell(trial, state=TrialState.PRUNED if outcome == "pruned"
+                                    else TrialState.FAIL)
         if progress is not None:
             progress(study, frozen)
 
     try:
         while asked < todo or running:
             while asked < todo and len(running) < parallel:
-                trial = study.ask()
-                asked += 1
-                setting = config.setting({d.name: d.suggest(trial) for d in config.space})
-                trial.set_user_attr("setting", setting)
+                with deferred_signals():
+                    trial = study.ask()
+                    asked += 1
+                    setting = config.setting({d.name: d.suggest(trial) for d in config.space})
+                    trial.set_user_attr("setting", setting)
                 key = f"search-{trial.number}"
                 running[key] = trial
                 started[key] = time.monotonic()
@@ -759,8 +767,9 @@ def _run_trials(study, config: SearchConfig, out: Path, pool, todo: int, paralle
                        {"error": f"exceeded timeout_s = {limit:g} and {how}"})
     except BaseException:
         pool.close()
-        for trial in running.values():
-            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+        with deferred_signals():
+            for trial in running.values():
+                study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
         raise
 
 
@@ -826,7 +835,8 @@ def run_search(config_path: str | os.PathLike, out_dir: str | os.PathLike, trial
         raise UserError("no such grid run folder", path=grid_run)
     pool = executors.make(executor, out, scheduler=scheduler)
     try:
-        return _search(config, out, trials, pool, parallel, quiet, grid_run)
+        with RunLock(out, "search"), study_db(out / DB_FILE):
+            return _search(config, out, trials, pool, parallel, quiet, grid_run)
     finally:
         pool.close()
 

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recsys_bench.errors import UserError
-from recsys_bench.fileio import atomic_write_bytes
+from recsys_bench.errors import CorruptFile, UserError
+from recsys_bench.fileio import atomic_write_bytes, reading
 
 # Column -> kind ("str", "int", "float", "bool"), in table order.
 COLUMNS: dict[str, str] = {
@@ -83,6 +83,7 @@ METRIC_COLUMNS: dict[str, str] = {
 }
 
 _NUMPY_KIND = {"int": np.int64, "float": np.float64, "bool": np.bool_}
+_REBUILD = "delete it and rerun the command (it is rebuilt from trials/ when that is present)"
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -158,8 +159,9 @@ def write_trial(run_dir: str | os.PathLike, trial_id: str, df: pd.DataFrame) -> 
 
 
 def read_trial(path: str | os.PathLike) -> pd.DataFrame:
-    """The rows of one stored trial."""
-    return normalize(pd.read_parquet(path))
+    """The rows of one stored trial (:class:`~recsys_bench.errors.CorruptFile` if unreadable)."""
+    with reading(path):
+        return normalize(pd.read_parquet(path))
 
 
 def read_trials(run_dir: str | os.PathLike) -> dict[str, pd.DataFrame]:
@@ -202,16 +204,18 @@ def read_results(run_dir: str | os.PathLike) -> pd.DataFrame:
     trial_files = sorted((run_dir / "trials").glob("*.parquet"))
     table = run_dir / "results.parquet"
     if table.exists():
-        df = normalize(pd.read_parquet(table))
+        with reading(table, advice=_REBUILD):
+            df = normalize(pd.read_parquet(table))
         if not trial_files or set(df["trial_id"]) == {p.stem for p in trial_files}:
             return df
     if trial_files:
         return combine([read_trial(p) for p in trial_files])
     if (run_dir / "results.csv").exists():
-        df = pd.read_csv(run_dir / "results.csv", keep_default_na=False,
-                         na_values={c: ["", "NaN", "nan"] for c, k in COLUMNS.items()
-                                    if k == "float"})
-        return normalize(df)
+        with reading(run_dir / "results.csv"):
+            df = pd.read_csv(run_dir / "results.csv", keep_default_na=False,
+                             na_values={c: ["", "NaN", "nan"] for c, k in COLUMNS.items()
+                                        if k == "float"})
+            return normalize(df)
     raise UserError("no results here (no results.parquet, results.csv or trials/)", path=run_dir)
 
 
@@ -222,11 +226,13 @@ def read_raw(run_dir: str | os.PathLike, trial_id: str) -> dict[str, np.ndarray]
     are stored once; the ``aliases`` entry of the file maps the others back, and this reader
     returns every key.
     """
-    with np.load(raw_path(run_dir, trial_id), allow_pickle=False) as npz:
-        arrays = {key: npz[key] for key in npz.files}
-    for alias in arrays.pop("aliases", np.array([], dtype=str)):
-        name, target = str(alias).split("=", 1)
-        arrays[name] = arrays[target]
+    path = raw_path(run_dir, trial_id)
+    with reading(path):
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+        for alias in arrays.pop("aliases", np.array([], dtype=str)):
+            name, target = str(alias).split("=", 1)
+            arrays[name] = arrays[target]
     return arrays
 
 
@@ -235,4 +241,8 @@ def read_run_info(run_dir: str | os.PathLike) -> dict:
     path = Path(run_dir) / "run.json"
     if not path.exists():
         return {}
-    return json.loads(path.read_text(encoding="utf-8"))
+    with reading(path):
+        info = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(info, dict):
+        raise CorruptFile(path, "not a JSON object")
+    return info
