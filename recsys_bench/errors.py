@@ -1,7 +1,9 @@
-"""The one exception type for bad input from the user.
+"""The exception types for bad input from the user, and the OS errors that are not bugs.
 
-The command line turns a :class:`UserError` into one line on stderr and exit status 2, with no
-traceback. Everything else is a bug and keeps its traceback.
+The command line turns a :class:`UserError` (a :class:`CorruptFile` included) into one line on
+stderr and exit status 2, with no traceback, and does the same for the OS errors that
+:func:`os_error_line` recognises (permissions, a full or read-only file system, a path through
+a file). Everything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -64,6 +66,16 @@ _OS_ADVICE = {
     errno.ENOENT: "check the path",
     errno.EIO: "the device reported an I/O error; check it and rerun",
 }
+
+
+# Errors of the storage itself: no trial can succeed until the user acts, so a run stops on
+# them instead of recording failed trials.
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
+def storage_error(exc: BaseException) -> bool:
+    """Whether ``exc`` says the file system is full or read-only."""
+    return isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS
 
 
 def os_error_line(exc: OSError) -> str | None:

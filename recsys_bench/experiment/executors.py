@@ -80,7 +80,7 @@ from typing import Any, Protocol
 from recsys_bench.store import table as store
 from recsys_bench.experiment.config import cores
 from recsys_bench.experiment.lifeline import ORPHANED, parent_alive
-from recsys_bench.errors import UserError
+from recsys_bench.errors import UserError, storage_error
 from recsys_bench.experiment.runner import Trial, _now, one_line, run_trial
 
 EXECUTORS = ("processes", "inline", "dask")
@@ -93,7 +93,9 @@ class Done:
     ``status`` None: the trial's rows are stored (``trials/<id>.parquet``), or for a
     :class:`Task`, its return value is ``result``. Otherwise ``"failed"`` with ``error`` saying
     why the executor lost the trial (a dead worker, a cluster error, a task's exception); the
-    scheduler then stores a failed row unless rows were stored.
+    scheduler then stores a failed row unless rows were stored. A worker that found the file
+    system full or read-only sends its ``OSError`` as ``result`` and the executor raises it:
+    the run stops instead of recording trials that failed for want of space.
     """
 
     trial_id: str
@@ -267,6 +269,8 @@ class ProcessExecutor:
                     continue
                 del self.busy[trial_id]
                 self.idle.append(worker)
+                if storage_error(reply.result):
+                    raise reply.result
                 self.done.append(reply)
             elif not worker.alive():
                 self._lost(trial_id)
@@ -403,13 +407,18 @@ def _worker_main(inbox, outbox, run_dir: Path, parent: int | None = None) -> Non
         if isinstance(trial, Task):
             reply = _worker_task(trial, cache)
         else:
-            print(f"{_now()} trial {trial.trial_id}: {trial.model} {trial.params_json} "
-                  f"threads={trial.threads} on {trial.dataset} seed {trial.seed}", flush=True)
-            frame = run_trial(trial, run_dir, cache)
-            if not parent_alive(parent):
-                os._exit(ORPHANED)
-            store.write_trial(run_dir, trial.trial_id, frame)
-            reply = Done(trial.trial_id)
+            try:
+                print(f"{_now()} trial {trial.trial_id}: {trial.model} {trial.params_json} "
+                      f"threads={trial.threads} on {trial.dataset} seed {trial.seed}", flush=True)
+                frame = run_trial(trial, run_dir, cache)
+                if not parent_alive(parent):
+                    os._exit(ORPHANED)
+                store.write_trial(run_dir, trial.trial_id, frame)
+                reply = Done(trial.trial_id)
+            except OSError as exc:
+                if not storage_error(exc):
+                    raise
+                reply = Done(trial.trial_id, "failed", one_line(exc), result=exc)
         try:
             outbox.send(reply)
         except OSError:

@@ -45,7 +45,7 @@ import scipy.sparse as sp
 from recsys_bench.store import table as store
 from recsys_bench.experiment.config import (Experiment, ModelSpec, load_config, model_params,
                                  wants_features)
-from recsys_bench.errors import UserError
+from recsys_bench.errors import UserError, storage_error
 from recsys_bench.experiment import guard
 from recsys_bench.fileio import LOCK_NAME, reading
 from recsys_bench.protocol import fit_through
@@ -204,12 +204,13 @@ def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bo
         pool.close()
         if start.undo():
             raise
-        if feed is not None:
-            feed.write_table()
-        session.update(status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
-                       ended_at=_now(), wall_seconds=round(time.perf_counter() - t0, 3),
-                       trials_run=feed.finished if feed is not None else 0)
         try:
+            if feed is not None:
+                feed.write_table()
+            session.update(status="interrupted" if isinstance(exc, KeyboardInterrupt)
+                           else "failed", ended_at=_now(),
+                           wall_seconds=round(time.perf_counter() - t0, 3),
+                           trials_run=feed.finished if feed is not None else 0)
             _write_run_info(run_dir, experiment, session, info)
         finally:
             start.release()
@@ -623,12 +624,15 @@ def run_trial(trial: Trial, run_dir: Path, cache: OrderedDict | None = None) -> 
     """Run one trial in this process and return its rows; failures become one failed row.
 
     Writes ``raw/<trial_id>.npz`` (top-k ids at every checkpoint) on success and
-    ``logs/<trial_id>.log`` (the traceback) on failure; the caller stores the rows.
+    ``logs/<trial_id>.log`` (the traceback) on failure; the caller stores the rows. A full or
+    read-only file system is raised, not recorded: no trial can succeed until the user acts.
     """
     started_at = _now()
     try:
         return _measure(trial, run_dir, cache if cache is not None else OrderedDict(), started_at)
     except Exception as exc:
+        if storage_error(exc):
+            raise
         store.atomic_write_text(Path(run_dir) / "logs" / f"{trial.trial_id}.log",
                                 traceback.format_exc())
         return failed_frame(trial, "failed", one_line(exc), started_at)
