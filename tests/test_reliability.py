@@ -373,6 +373,21 @@ def test_corrupt_raw_and_model_files_are_one_line(copy, capsys):
     assert code == 2 and len(err) == 1 and f"{model}: unreadable or corrupt" in err[0], err
 
 
+def test_a_held_search_folder_is_refused(tmp_path):
+    pytest.importorskip("optuna")
+    from recsys_bench.experiment import search
+    from test_search import write_config
+    from test_similarity import write_topic_likes
+
+    write_topic_likes(tmp_path)
+    config = write_config(tmp_path / "search.toml", tmp_path)
+    with RunLock(tmp_path / "out", "search"):
+        with pytest.raises(UserError, match=rf"another search is using this folder \(pid "
+                                            rf"{os.getpid()}, "):
+            search.run_search(config, tmp_path / "out", 2)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 def test_a_corrupt_search_database_is_one_line(tmp_path):
     pytest.importorskip("optuna")
     from recsys_bench.experiment import search

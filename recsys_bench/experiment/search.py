@@ -121,7 +121,7 @@ import numpy as np
 
 from recsys_bench.experiment.config import control_character, read_config_text
 from recsys_bench.errors import UserError
-from recsys_bench.experiment.guard import deferred_signals, study_db
+from recsys_bench.experiment.guard import deferred_signals, interrupt_on_signals, study_db
 from recsys_bench.fileio import LOCK_NAME, RunLock
 from recsys_bench.protocol import fit_through
 from recsys_bench.store.table import atomic_write_json, atomic_write_text
@@ -834,11 +834,13 @@ def run_search(config_path: str | os.PathLike, out_dir: str | os.PathLike, trial
     if grid_run is not None and not Path(grid_run).is_dir():
         raise UserError("no such grid run folder", path=grid_run)
     pool = executors.make(executor, out, scheduler=scheduler)
+    restore_signals = interrupt_on_signals()
     try:
         with RunLock(out, "search"), study_db(out / DB_FILE):
             return _search(config, out, trials, pool, parallel, quiet, grid_run)
     finally:
         pool.close()
+        restore_signals()
 
 
 def _search(config: SearchConfig, out: Path, trials: int, pool, parallel: int | None,
