@@ -556,6 +556,8 @@ class DaskExecutor:
                     store.write_trial(self.run_dir, trial_id, value)
                     self.done.append(Done(trial_id))
             elif future.status == "error":
+                if storage_error(future.exception()):
+                    raise future.exception()
                 self.done.append(Done(trial_id, "failed",
                                       f"the Dask task failed: {one_line(future.exception())}"))
             else:

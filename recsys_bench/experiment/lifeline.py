@@ -11,7 +11,9 @@ that there is no window in which a worker can outlive its parent or print a
   that died before the death signal was armed is noticed at once (the worker then exits), and
   :func:`parent_alive` can be asked before every write.
 
-This module imports only the standard library.
+The kernel's death signal follows the *thread* that started the worker, so an executor must
+be driven by one thread that outlives its workers (the runner and the search close their
+executor before their thread ends). This module imports only the standard library.
 """
 
 from __future__ import annotations
