@@ -121,7 +121,7 @@ class RunLock:
         self.fd: int | None = None
         self.previous: dict | None = None
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         """Take the lock or raise :class:`~recsys_bench.errors.UserError` naming the holder."""
         import fcntl
 
@@ -166,7 +166,7 @@ class RunLock:
         os.close(self.fd)
         self.fd = None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         return self.acquire()
 
     def __exit__(self, *exc) -> None:

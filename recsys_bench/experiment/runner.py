@@ -29,7 +29,6 @@ import math
 import os
 import subprocess
 import sys
-import threading
 import time
 import traceback
 import warnings
