@@ -84,6 +84,8 @@ METRIC_COLUMNS: dict[str, str] = {
 
 _NUMPY_KIND = {"int": np.int64, "float": np.float64, "bool": np.bool_}
 _REBUILD = "delete it and rerun the command (it is rebuilt from trials/ when that is present)"
+_REDO_TRIAL = ("rerun the same `recsys-bench run` command: it moves the file to quarantine/ and "
+               "runs the trial again")
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -160,7 +162,7 @@ def write_trial(run_dir: str | os.PathLike, trial_id: str, df: pd.DataFrame) -> 
 
 def read_trial(path: str | os.PathLike) -> pd.DataFrame:
     """The rows of one stored trial (:class:`~recsys_bench.errors.CorruptFile` if unreadable)."""
-    with reading(path):
+    with reading(path, advice=_REDO_TRIAL):
         return normalize(pd.read_parquet(path))
 
 
