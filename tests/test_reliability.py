@@ -386,6 +386,17 @@ def test_a_held_search_folder_is_refused(tmp_path):
     assert list((tmp_path / "out").iterdir()) == []
 
 
+def test_a_search_that_fails_to_load_its_data_leaves_nothing(tmp_path, capsys):
+    pytest.importorskip("optuna")
+    from test_search import write_config
+
+    config = write_config(tmp_path / "search.toml", tmp_path / "missing")
+    out = tmp_path / "out"
+    code, err = run_main(capsys, "search", config, "--trials", 2, "--out", out, "--quiet")
+    assert code == 2 and len(err) == 1 and "missing" in err[0], err
+    assert not out.exists()
+
+
 def test_a_corrupt_search_database_is_one_line(tmp_path):
     pytest.importorskip("optuna")
     from recsys_bench.experiment import search

@@ -91,6 +91,20 @@ class Start:
         """Give the folder's lock up (safe to call twice)."""
         self.lock.release()
 
+    @contextmanager
+    def undone_unless(self, kept: Callable[[], bool]) -> Iterator[Start]:
+        """Hold the folder for the block and release it after; on a failure, first undo the
+        start unless ``kept()`` says something worth keeping was stored (e.g. a study)."""
+        try:
+            yield self
+        except BaseException:
+            if kept():
+                self.trials_started()
+            self.undo()
+            raise
+        finally:
+            self.release()
+
 
 # --------------------------------------------------------------------------- source data
 

@@ -121,8 +121,9 @@ import numpy as np
 
 from recsys_bench.experiment.config import control_character, read_config_text
 from recsys_bench.errors import UserError
-from recsys_bench.experiment.guard import deferred_signals, interrupt_on_signals, study_db
-from recsys_bench.fileio import LOCK_NAME, RunLock
+from recsys_bench.experiment.guard import (Start, deferred_signals, interrupt_on_signals,
+                                           study_db)
+from recsys_bench.fileio import LOCK_NAME
 from recsys_bench.protocol import fit_through
 from recsys_bench.store.table import atomic_write_json, atomic_write_text
 
@@ -836,7 +837,8 @@ def run_search(config_path: str | os.PathLike, out_dir: str | os.PathLike, trial
     pool = executors.make(executor, out, scheduler=scheduler)
     restore_signals = interrupt_on_signals()
     try:
-        with RunLock(out, "search"), study_db(out / DB_FILE):
+        start = Start(out, "search")
+        with start.undone_unless((out / DB_FILE).exists), study_db(out / DB_FILE):
             return _search(config, out, trials, pool, parallel, quiet, grid_run)
     finally:
         pool.close()
