@@ -1,7 +1,10 @@
 """The ``recsys-bench`` command line.
 
-Bad input (a :class:`~recsys_bench.errors.UserError`) ends with one line on stderr and exit status
-2; an interruption with status 130. Anything else is a bug and keeps its traceback.
+Bad input (a :class:`~recsys_bench.errors.UserError`, a corrupt stored file included) and an OS
+error of the environment (permissions, a full or read-only file system, a path through a file)
+end with one line on stderr naming the path and exit status 2; a ``run`` in which no trial
+succeeded with status 1; an interruption with status 130. Anything else is a bug and keeps its
+traceback.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import json
 import sys
 import textwrap
 
-from recsys_bench.errors import UserError
+from recsys_bench.errors import UserError, os_error_line
 
 PROG = "recsys-bench"
 
@@ -275,6 +278,17 @@ def _report_after(run_dir, quiet: bool) -> None:
         print(f"report: {path}", flush=True)
 
 
+def _run_status(run_dir) -> int:
+    """Exit status of a finished ``run``: 1 when not one trial succeeded, else 0."""
+    from recsys_bench.experiment.guard import no_trial_succeeded
+
+    if no_trial_succeeded(run_dir):
+        print(f"{PROG}: error: no trial succeeded; see the error column of "
+              f"{run_dir / 'results.csv'} and {run_dir / 'logs'}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _query(args: argparse.Namespace) -> int:
     """``similar``, ``tag-items`` and ``suggest-tags``: one query on a saved model."""
     import numpy as np
@@ -315,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
                                  retry_failed=args.retry_failed, executor=args.executor,
                                  scheduler=args.scheduler)
             _report_after(run_dir, args.quiet)
-            return 0
+            return _run_status(run_dir)
         if args.command == "search":
             from recsys_bench.analysis.gallery import write_gallery
             from recsys_bench.analysis.search_report import write_search_report
@@ -357,12 +371,18 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
     except BrokenPipeError:
         sys.stderr.close()
         return 0
+    except OSError as error:
+        line = os_error_line(error)
+        if line is None:
+            raise
+        print(f"{PROG}: error: {line}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
     raise AssertionError(f"unhandled command {args.command!r}")
 
 

@@ -34,7 +34,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_bench.errors import UserError
-from recsys_bench.store.artifacts import SavedEntry, saved_models, unpack_strings
+from recsys_bench.fileio import reading
+from recsys_bench.store.artifacts import MODEL_ADVICE, SavedEntry, saved_models, unpack_strings
 
 TAG_PREFIXES = ("tag_", "category_", "genre_")
 
@@ -247,25 +248,24 @@ def _top(scores: np.ndarray, n: int) -> np.ndarray:
 
 
 def load_model(path: str | os.PathLike) -> SavedModel:
-    """Read a file written by :func:`save_model_vectors`."""
+    """Read a file written by :func:`recsys_bench.store.artifacts.save_model_vectors`."""
     path = Path(path)
-    try:
+    with reading(path, advice=MODEL_ADVICE):
         with np.load(path, allow_pickle=False) as npz:
             a = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot read saved model: {exc}", path=path) from None
-    ids, names = unpack_strings(a["item_ids"]), unpack_strings(a["item_names"])
-    feature_names = unpack_strings(a["feature_names"]) if "feature_names" in a else None
-    item_tags = tag_vectors = None
-    if "item_tags_indptr" in a:
-        item_tags = sp.csr_matrix((np.ones(len(a["item_tags_indices"]), np.float32),
-                                   a["item_tags_indices"], a["item_tags_indptr"]),
-                                  shape=(len(ids), len(feature_names)))
-        if "feature_embeddings" in a:
-            tag_vectors = a["feature_embeddings"][len(ids):]
-    return SavedModel(path=path, meta=json.loads(str(a["meta"])), item_vectors=a["item_vectors"],
-                      item_ids=ids, item_names=names, feature_names=feature_names,
-                      item_tags=item_tags, tag_vectors=tag_vectors)
+        ids, names = unpack_strings(a["item_ids"]), unpack_strings(a["item_names"])
+        feature_names = unpack_strings(a["feature_names"]) if "feature_names" in a else None
+        item_tags = tag_vectors = None
+        if "item_tags_indptr" in a:
+            item_tags = sp.csr_matrix((np.ones(len(a["item_tags_indices"]), np.float32),
+                                       a["item_tags_indices"], a["item_tags_indptr"]),
+                                      shape=(len(ids), len(feature_names)))
+            if "feature_embeddings" in a:
+                tag_vectors = a["feature_embeddings"][len(ids):]
+        return SavedModel(path=path, meta=json.loads(str(a["meta"])),
+                          item_vectors=a["item_vectors"], item_ids=ids, item_names=names,
+                          feature_names=feature_names, item_tags=item_tags,
+                          tag_vectors=tag_vectors)
 
 
 # --------------------------------------------------------------------------- choosing a model

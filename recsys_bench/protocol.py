@@ -98,6 +98,9 @@ class Recommender(Protocol):
     def item_vectors(self) -> np.ndarray | None:
         """Item representations (items x d) for similar-item queries; None where there are none."""
 
+    # Optional: ``check_memory(n_items)`` raises UserError when a fit could not fit in memory;
+    # the runner calls it before any trial starts.
+
     def factors(self) -> tuple[np.ndarray, np.ndarray] | None:
         """``(U, V)`` with ``scores(users) == U[users] @ V.T`` exactly (biases folded in as extra
         columns), enabling the closed-form MSE; None for models that are not a dot product."""

@@ -151,7 +151,8 @@ def test_wheel_path_fills_the_cache_then_the_cache_serves(offline, monkeypatch):
     assert first.item_names.tolist() == ["Toy Story (1995)", "GoldenEye (1995)",
                                          "Misérables, Les (1995)", "unkonwn"]
     cache = movielens.cache_dir()
-    assert sorted(p.name for p in cache.iterdir()) == ["SOURCE.txt", "items.tsv", "ratings.tsv"]
+    assert sorted(p.name for p in cache.iterdir()) == ["MANIFEST.json", "SOURCE.txt", "items.tsv",
+                                                      "ratings.tsv"]
     assert [p.name for p in cache.parent.iterdir()] == [cache.name]    # no temporary left
 
     monkeypatch.setattr(movielens, "fetch_recbole", unreachable)

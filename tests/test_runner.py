@@ -226,22 +226,29 @@ def test_kill_minus_9_then_rerun_loses_and_duplicates_nothing(clean_run, tmp_pat
     same_metrics(read_results(clean_run), after)
 
 
-def test_failure_and_timeout_rows_and_retry(tmp_path):
+def test_failure_and_timeout_rows_and_retry(tmp_path, monkeypatch):
+    from recsys_bench.models.ease import EASE
+
+    def broken_fit(self, *args, **kwargs):
+        raise RuntimeError("the solver broke\nat fit time")
+
+    monkeypatch.setattr(EASE, "fit", broken_fit)     # inline: the trial runs in this process
     failing = TINY.replace("seeds = [0, 1]", "seeds = [0]").replace(
         '[[models]]\nname = "implicit-als"\nparams = { regularization = 0.1, alpha = 10 }\n'
         'grid = { factors = [4, 8] }\n',
-        '[[models]]\nname = "ease"\nparams = { max_memory_gb = 1e-9 }\n')
-    run_dir = runner.run(write(tmp_path, failing), tmp_path / "fail", quiet=True)
+        '[[models]]\nname = "ease"\n')
+    run_dir = runner.run(write(tmp_path, failing), tmp_path / "fail", quiet=True,
+                         executor="inline")
     df = read_results(run_dir)
     ease = df[df.model == "ease"]
     assert len(ease) == 1 and ease["status"].iloc[0] == "failed"
-    assert "max_memory_gb" in ease["error"].iloc[0] and "\n" not in ease["error"].iloc[0]
+    assert "solver broke" in ease["error"].iloc[0] and "\n" not in ease["error"].iloc[0]
     assert ease[["precision_at_k", "mse"]].isna().all().all() and ease["epoch"].iloc[0] == -1
     assert "Traceback" in (run_dir / "logs" / f"{ease['trial_id'].iloc[0]}.log").read_text()
     assert (df.loc[df.model == "popularity", "status"] == "ok").all()
 
     slow = failing.replace("warmup = 1", "warmup = 1\ntimeout_s = 0.001").replace(
-        '[[models]]\nname = "ease"\nparams = { max_memory_gb = 1e-9 }\n', "")
+        '[[models]]\nname = "ease"\n', "")
     config = write(tmp_path, slow, "slow.toml")
     run_dir = runner.run(config, tmp_path / "slow", quiet=True)
     df = read_results(run_dir)

@@ -21,6 +21,7 @@ import csv
 import hashlib
 import http.client
 import io
+import json
 import numbers
 import os
 import shutil
@@ -55,6 +56,10 @@ NETWORK_TIMEOUT_S = 10
 
 _RATINGS_FILE = "ratings.tsv"
 _ITEMS_FILE = "items.tsv"
+# sha256 and row count of each cached file, written with the cache and checked on every read.
+_MANIFEST_FILE = "MANIFEST.json"
+# A cache written before manifests existed must hold the whole of MovieLens-100k.
+_FULL_ROWS = {_RATINGS_FILE: 100_000, _ITEMS_FILE: 1_682}
 _RATINGS_HEADER = ("user_id", "item_id", "rating", "timestamp")
 
 
@@ -268,7 +273,7 @@ def _parse_u_data(text: str, where: str) -> np.ndarray:
         values = frame.to_numpy()
         if len(values) and values.shape[1] == 4:
             return values
-    except (ValueError, pd.errors.ParserError):
+    except (ValueError, OverflowError, pd.errors.ParserError):
         pass
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -279,9 +284,16 @@ def _parse_u_data(text: str, where: str) -> np.ndarray:
                             f"found {len(fields)}", path=where, line=number)
         if not all(f.strip().lstrip("-").isdigit() for f in fields):
             raise UserError(f"expected whole numbers, found {line!r}", path=where, line=number)
+        if any(not _fits_int64(int(f)) for f in fields):
+            raise UserError(f"a number beyond the 64-bit integer range in {line!r}",
+                            path=where, line=number)
     if not text.strip():
         raise UserError("no ratings", path=where)
     raise UserError("cannot read as user item rating timestamp", path=where)
+
+
+def _fits_int64(value: int) -> bool:
+    return -2**63 <= value < 2**63
 
 
 def _parse_u_item(text: str, where: str, n_genres: int):
@@ -297,6 +309,9 @@ def _parse_u_item(text: str, where: str, n_genres: int):
         flag = fields[-n_genres:]
         if any(f not in ("0", "1") for f in flag):
             raise UserError("genre flags must be 0 or 1", path=where, line=number)
+        if not _fits_int64(int(fields[0])):
+            raise UserError(f"movie id {fields[0]} is beyond the 64-bit integer range",
+                            path=where, line=number)
         ids.append(int(fields[0]))
         titles.append("|".join(fields[1:-n_genres - 3]))
         flags.append([f == "1" for f in flag])
@@ -412,8 +427,11 @@ def read_cache(folder: Path) -> Ratings:
         with open(items_file, encoding="utf-8", newline="") as f:
             rows = list(csv.reader(f, delimiter="\t"))
         source = (folder / "SOURCE.txt").read_text(encoding="utf-8").splitlines()[0]
-    except (OSError, ValueError, IndexError, pd.errors.ParserError) as e:
+        manifest = (json.loads((folder / _MANIFEST_FILE).read_text(encoding="utf-8"))
+                    if (folder / _MANIFEST_FILE).exists() else None)
+    except (OSError, ValueError, IndexError, OverflowError, pd.errors.ParserError) as e:
         raise UserError(f"unreadable cache ({e}){hint}", path=folder) from None
+    _check_cache(folder, manifest, {_RATINGS_FILE: len(frame), _ITEMS_FILE: len(rows) - 1}, hint)
     if tuple(frame.columns) != _RATINGS_HEADER:
         raise UserError(f"unexpected header{hint}", path=ratings_file, line=1)
     header, body = rows[0], rows[1:]
@@ -424,6 +442,30 @@ def read_cache(folder: Path) -> Ratings:
                    np.array([r[1] for r in body], dtype=object),
                    genres.reshape(len(body), len(header) - 2), tuple(header[2:]),
                    source=f"{source} (cached)")
+
+
+def _cache_facts(path: Path, rows: int) -> dict:
+    return {"sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "rows": rows}
+
+
+def _check_cache(folder: Path, manifest: dict | None, rows: dict[str, int], hint: str) -> None:
+    """Refuse a cache whose files differ from what was written (a truncated or edited file):
+    their sha256 and row counts against the manifest, or, for a cache written before manifests,
+    the row counts of the whole MovieLens-100k."""
+    for name, count in rows.items():
+        if manifest is None:
+            want = {"rows": _FULL_ROWS[name]}
+        else:
+            want = manifest.get(name) if isinstance(manifest, dict) else None
+            if not isinstance(want, dict):
+                raise UserError(f"the cache manifest lists no {name}{hint}",
+                                path=folder / _MANIFEST_FILE)
+        if "rows" in want and want["rows"] != count:
+            raise UserError(f"truncated or altered cache file: {count:,} rows, expected "
+                            f"{want['rows']:,}{hint}", path=folder / name)
+        if "sha256" in want and _cache_facts(folder / name, count)["sha256"] != want["sha256"]:
+            raise UserError(f"altered cache file: its sha256 differs from the one recorded when "
+                            f"it was written{hint}", path=folder / name)
 
 
 def _write_cache(raw: Ratings, folder: Path) -> None:
@@ -442,6 +484,10 @@ def _write_cache(raw: Ratings, folder: Path) -> None:
             writer.writerow(["item_id", "title", *raw.genre_names])
             for item, title, flags in zip(raw.item_ids, raw.titles, raw.genres):
                 writer.writerow([item, title, *flags.astype(np.int8)])
+        (tmp / _MANIFEST_FILE).write_text(json.dumps({
+            _RATINGS_FILE: _cache_facts(tmp / _RATINGS_FILE, len(raw.ratings)),
+            _ITEMS_FILE: _cache_facts(tmp / _ITEMS_FILE, len(raw.item_ids))}, indent=2) + "\n",
+            encoding="utf-8")
         (tmp / "SOURCE.txt").write_text(
             f"{raw.source}\nMovieLens-100k, GroupLens Research, University of Minnesota; "
             "see https://grouplens.org/datasets/movielens/ for its terms of use.\n",

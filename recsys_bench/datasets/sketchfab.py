@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import gc
+import itertools
 import numbers
 import os
 from pathlib import Path
@@ -23,7 +24,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys_bench.data import Interactions
-from recsys_bench.datasets.psv import SketchfabDialect
+from recsys_bench.datasets.psv import SketchfabDialect, require_line_end
 from recsys_bench.errors import UserError
 
 LIKES_FILE = "model_likes_anon.psv"
@@ -200,6 +201,7 @@ def read_psv(path: Path, header: tuple[str, ...]) -> list[np.ndarray]:
                 raise UserError(f"expected {n} fields ({expected}), found {lengths[i]}",
                                 path=path, line=record_line(path, i + 1))
             records = [r for r in records if r]
+        require_line_end(path)
         if not records:
             return [np.empty(0, dtype=object) for _ in header]
         columns = [np.array(column, dtype=object) for column in zip(*records)]
@@ -249,8 +251,25 @@ def _quoting_error(path: Path) -> UserError:
             except StopIteration:
                 message = "unexpected end of data"
                 break
+    if "field limit" in message:
+        return _long_field_error(path, start)
     return UserError(f"malformed quoting in the record starting here ({message}); "
                      "unterminated or stray '\\' quote?", path=path, line=start)
+
+
+def _long_field_error(path: Path, line: int) -> UserError:
+    """A field past ``csv.field_size_limit()``: say so, and blame quoting only when the record
+    holds a quote character that could have run on."""
+    with _open(path) as f:
+        text = next(itertools.islice(f, line - 1, None), "")
+    limit = csv.field_size_limit()
+    if SketchfabDialect.quotechar in text:
+        return UserError(f"a field runs past the reader's limit of {limit:,} characters from "
+                         "this record: an unterminated '\\' quote?", path=path, line=line)
+    return UserError(f"a field of this record is longer than the reader's limit of {limit:,} "
+                     "characters (no quoting involved); this is not a Sketchfab likes or "
+                     "features file, or the line is damaged", path=path, line=line)
+
 
 
 def _decode_error(path: Path) -> UserError:

@@ -74,7 +74,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from recsys_bench.errors import UserError, one_line
+from recsys_bench.errors import UserError, one_line, storage_error
+from recsys_bench.experiment.lifeline import ORPHANED, parent_alive
 from recsys_bench.threads import cores
 
 EXECUTORS = ("processes", "inline", "dask")
@@ -85,7 +86,10 @@ class Done:
     """A task an executor is done with.
 
     ``status`` None: the task returned ``result``. Otherwise ``"failed"`` with ``error`` saying
-    why the executor lost it (a dead worker, a cluster error, the task's exception).
+    why the executor lost it (a dead worker, a cluster error, the task's exception). A task
+    that found the file system full or read-only is sent back with its ``OSError`` as
+    ``result`` and the executor raises it: the run stops instead of recording trials that
+    failed for want of space.
     """
 
     trial_id: str
@@ -256,6 +260,8 @@ class ProcessExecutor:
                     continue
                 del self.busy[trial_id]
                 self.idle.append(worker)
+                if storage_error(reply.result):
+                    raise reply.result
                 self.done.append(reply)
             elif not worker.alive():
                 self._lost(trial_id)
@@ -297,10 +303,10 @@ class _Worker:
         root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        command = [sys.executable, "-c", "from recsys_bench.experiment.executors import "
-                   "_worker_entry; _worker_entry()", str(child_in), str(child_out), str(run_dir)]
+        command = [sys.executable, "-c", _BOOT, str(child_in), str(child_out), str(run_dir),
+                   str(os.getpid())]
         self.process = subprocess.Popen(command, pass_fds=(child_in, child_out), env=env,
-                                        stdin=subprocess.DEVNULL)
+                                        stdin=subprocess.DEVNULL, process_group=0)
         os.close(child_in)
         os.close(child_out)
         self.send_conn = Connection(to_child, readable=False)
@@ -344,32 +350,41 @@ class _Worker:
         return f"worker process died ({why}); see logs/worker-{pid}.log"
 
 
+# A worker's first statements, before the slow imports: see recsys_bench.experiment.lifeline.
+_BOOT = ("import sys; from recsys_bench.experiment.lifeline import bind_to_parent; "
+         "bind_to_parent(int(sys.argv[4])); "
+         "from recsys_bench.experiment.executors import _worker_entry; _worker_entry()")
+
+
 def _worker_entry() -> None:
-    """Entry point of a worker process: ``argv`` = read fd, write fd, run folder."""
+    """Entry point of a worker process: ``argv`` = read fd, write fd, run folder, parent pid."""
     from multiprocessing.connection import Connection
 
-    read_fd, write_fd, run_dir = sys.argv[1:4]
+    read_fd, write_fd, run_dir, parent = sys.argv[1:5]
     _worker_main(Connection(int(read_fd), writable=False),
-                 Connection(int(write_fd), readable=False), Path(run_dir))
+                 Connection(int(write_fd), readable=False), Path(run_dir), int(parent))
 
 
-def _worker_main(inbox, outbox, run_dir: Path) -> None:
-    """Worker loop: run the tasks sent by the parent until told to stop or orphaned; each reply
-    is a :class:`Done`."""
+def _worker_main(inbox, outbox, run_dir: Path, parent: int | None = None) -> None:
+    """Worker loop: run the tasks sent by the parent (pid ``parent``, default: the current one)
+    until told to stop or orphaned; each reply is a :class:`Done`. The worker dies with its
+    parent and sends nothing once the parent is gone (the parent alone stores results)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid() if parent is None else parent
+    if not parent_alive(parent):
+        os._exit(ORPHANED)
     logs = run_dir / "logs"
     logs.mkdir(exist_ok=True)
     log = open(logs / f"worker-{os.getpid()}.log", "a", buffering=1, encoding="utf-8")
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
     sys.stdout = sys.stderr = log
-    parent = os.getppid()
 
     def watchdog() -> None:
         while True:
             time.sleep(1.0)
-            if os.getppid() != parent:
-                os._exit(3)
+            if not parent_alive(parent):
+                os._exit(ORPHANED)
 
     threading.Thread(target=watchdog, daemon=True).start()
     cache: OrderedDict = OrderedDict()
@@ -381,6 +396,8 @@ def _worker_main(inbox, outbox, run_dir: Path) -> None:
         if task is None:
             return
         reply = _worker_task(task, cache)
+        if not parent_alive(parent):
+            os._exit(ORPHANED)
         try:
             outbox.send(reply)
         except OSError:
@@ -395,6 +412,12 @@ def _worker_task(task: Task, cache: OrderedDict) -> Done:
           f"{task.function.__qualname__}", flush=True)
     try:
         return Done(task.trial_id, result=task.run(cache))
+    except OSError as exc:
+        if storage_error(exc):
+            return Done(task.trial_id, "failed", one_line(exc), result=exc)
+        traceback.print_exc()
+        sys.stderr.flush()
+        return Done(task.trial_id, "failed", f"{one_line(exc)} (see the worker log)")
     except Exception as exc:
         traceback.print_exc()
         sys.stderr.flush()
@@ -515,6 +538,8 @@ class DaskExecutor:
             if future.status == "finished":
                 self.done.append(future.result())
             elif future.status == "error":
+                if storage_error(future.exception()):
+                    raise future.exception()
                 self.done.append(Done(trial_id, "failed",
                                       f"the Dask task failed: {one_line(future.exception())}"))
             else:

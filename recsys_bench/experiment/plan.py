@@ -19,7 +19,7 @@ import numpy as np
 from recsys_bench.errors import UserError
 from recsys_bench.experiment.config import Experiment, ModelSpec
 from recsys_bench.experiment.trial import Trial
-from recsys_bench.fileio import atomic_write_json
+from recsys_bench.fileio import atomic_write_json, reading
 from recsys_bench.models import wants_features
 from recsys_bench.store.artifacts import save_csr, save_vocabulary
 from recsys_bench.store.run_folder import RunFolder
@@ -51,13 +51,15 @@ def params_json(params: dict) -> str:
     return json.dumps(params, sort_keys=True)
 
 
-def prepare_splits(experiment: Experiment, run_dir: Path, say=None
+def prepare_splits(experiment: Experiment, run_dir: Path, say=None, load=None
                    ) -> dict[tuple[str, int], PreparedSplit]:
     """Load each data set once, draw and store its splits (reused when already stored).
 
     Writes ``splits/<label>-seed<N>.npz``, ``splits/<label>-features.npz`` (when the data set has
     item features) and ``splits/<label>.json`` (sizes, loader statistics, split fingerprints).
-    ``say``, if given, is called with a line of progress before each data set is loaded.
+    ``say``, if given, is called with a line of progress before each data set is loaded;
+    ``load``, if given, returns the loaded data of a ``[[datasets]]`` entry (data sets already
+    loaded, e.g. by :class:`recsys_bench.experiment.guard.Sources`).
     """
     from recsys_bench import datasets
 
@@ -71,7 +73,8 @@ def prepare_splits(experiment: Experiment, run_dir: Path, say=None
             if say is not None:
                 say(f"loading {spec.label} and drawing {len(experiment.split.seeds)} "
                     f"{experiment.split.kind} split(s)")
-            meta = _make_splits(experiment, spec, folder, datasets.load(spec.name, **spec.options))
+            data = load(spec) if load is not None else datasets.load(spec.name, **spec.options)
+            meta = _make_splits(experiment, spec, folder, data)
             atomic_write_json(meta_path, meta)
         for seed in experiment.split.seeds:
             entry = meta["seeds"][str(seed)]
@@ -89,7 +92,8 @@ def _stored_meta(path: Path, experiment: Experiment, spec) -> dict | None:
     """The stored description of a data set's splits, if it is complete and still matches."""
     if not path.exists():
         return None
-    meta = json.loads(path.read_text(encoding="utf-8"))
+    with reading(path):
+        meta = json.loads(path.read_text(encoding="utf-8"))
     seeds = meta.get("seeds", {})
     files = [seeds[str(s)]["file"] for s in experiment.split.seeds if str(s) in seeds]
     if meta.get("features_file"):

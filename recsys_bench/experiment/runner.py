@@ -23,16 +23,15 @@ from __future__ import annotations
 
 import math
 import os
-import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pandas as pd
 
 from recsys_bench.errors import UserError
+from recsys_bench.experiment import guard
 from recsys_bench.experiment.config import Experiment, load_config
 from recsys_bench.experiment.executors import Task
 from recsys_bench.experiment.plan import (
@@ -103,22 +102,34 @@ def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bo
         raise UserError(f"workers must be an integer >= 1, got {workers!r}")
     experiment = load_config(config_path)
     run_dir = Path(out_dir)
+    say = None if quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     pool = executors.make(executor, run_dir, scheduler=scheduler)
     try:
+        start = guard.Start(run_dir)
+    except BaseException:
+        pool.close()
+        raise
+    try:
+        sources = guard.Sources(experiment, say)
         RunFolder(run_dir).claim(experiment.raw, experiment.source)
+        sources.check(run_dir)
         session = {"started_at": now(), "status": "running", "workers": pool.slots(workers),
                    **pool.info()}
         info = _write_run_info(run_dir, experiment, session)
     except BaseException:
         pool.close()
+        start.undo() or start.release()
         raise
     t0 = time.perf_counter()
     results = None
-    previous = _interrupt_on_sigterm()
+    restore_signals = guard.interrupt_on_signals()
     try:
-        say = None if quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-        trials = plan_trials(experiment, prepare_splits(experiment, run_dir, say))
-        frames = store.read_trials(run_dir)
+        with guard.config_named(experiment.path):
+            prepared = prepare_splits(experiment, run_dir, say, load=sources.load)
+        sources.release()
+        trials = plan_trials(experiment, prepared)
+        guard.check_trials(experiment, trials)
+        frames = guard.read_trials(run_dir, say)
         todo = [t for t in trials if t.trial_id not in frames
                 or (retry_failed and not _succeeded(frames[t.trial_id]))]
         order = [t.trial_id for t in trials]
@@ -127,30 +138,39 @@ def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bo
                            desc=experiment.name, todo=len(todo))
         scheduler = Scheduler(pool, max_workers=session["workers"], on_done=results.done,
                               on_lost=results.lost)
+        start.trials_started()
         try:
             scheduler.run(_job(t, run_dir) for t in schedule_order(todo, trials))
         finally:
             results.close()
     except BaseException as exc:
         pool.close()
-        if results is not None:
-            results.write_table()
-        session.update(status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
-                       ended_at=now(), wall_seconds=round(time.perf_counter() - t0, 3),
-                       trials_run=results.finished if results is not None else 0)
-        _write_run_info(run_dir, experiment, session, info)
+        if start.undo():
+            raise
+        try:
+            if results is not None:
+                results.write_table()
+            session.update(status="interrupted" if isinstance(exc, KeyboardInterrupt)
+                           else "failed", ended_at=now(),
+                           wall_seconds=round(time.perf_counter() - t0, 3),
+                           trials_run=results.finished if results is not None else 0)
+            _write_run_info(run_dir, experiment, session, info)
+        finally:
+            start.release()
         raise
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-    pool.close()
-    results.write_table()
-    counts["run"] = results.finished
-    statuses = _status_counts(results.frames, order)
-    session.update(status="complete", ended_at=now(),
-                   wall_seconds=round(time.perf_counter() - t0, 3),
-                   trials_run=counts["run"], trials_reused=counts["reused"], **statuses)
-    _write_run_info(run_dir, experiment, session, info)
+        restore_signals()
+    try:
+        pool.close()
+        results.write_table()
+        counts["run"] = results.finished
+        statuses = _status_counts(results.frames, order)
+        session.update(status="complete", ended_at=now(),
+                       wall_seconds=round(time.perf_counter() - t0, 3),
+                       trials_run=counts["run"], trials_reused=counts["reused"], **statuses)
+        _write_run_info(run_dir, experiment, session, info)
+    finally:
+        start.release()
     if not quiet:
         print(f"{experiment.name}: {counts['planned']} trials, {statuses['ok']} ok, "
               f"{statuses['failed']} failed, {statuses['timeout']} timed out "
@@ -219,20 +239,6 @@ class _Results:
 
     def close(self) -> None:
         self.bar.close()
-
-
-def _interrupt_on_sigterm():
-    """Make SIGTERM behave like Ctrl-C while a run is in progress (main thread only).
-
-    Returns the previous handler to restore, or None when it could not be installed.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
-
-    return signal.signal(signal.SIGTERM, interrupt)
 
 
 def _git_state() -> dict:

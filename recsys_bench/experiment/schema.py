@@ -98,8 +98,8 @@ class Reader:
     def string(self, value: Any, where: tuple, choices: tuple | list | None = None) -> str:
         if not isinstance(value, str) or not value:
             self.fail(where, f"must be a non-empty string, got {kind(value)}")
-        if "\0" in value:
-            self.fail(where, "must not contain a NUL character")
+        if (bad := control_character(value)) is not None:
+            self.fail(where, f"must not contain control characters, found {bad!r} in {value!r}")
         if choices is not None and value not in choices:
             self.fail(where, f"unknown {where[-1]} {value!r}; known: {', '.join(choices)}")
         return value
@@ -118,6 +118,12 @@ class Reader:
                 self.fail(where, f"{item!r} is listed twice")
             out.append(item)
         return tuple(out)
+
+
+def control_character(text: str) -> str | None:
+    """The first control character (NUL, a line break, ...) in ``text``, or None: names and
+    labels end up in file names, tables and single-line messages, where those break things."""
+    return next((c for c in text if ord(c) < 32 or ord(c) == 127), None)
 
 
 def kind(value: Any) -> str:

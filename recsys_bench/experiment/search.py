@@ -83,6 +83,8 @@ from typing import Any
 
 from recsys_bench.errors import TrainingDiverged, UserError
 from recsys_bench.experiment.config import Experiment, load_config
+from recsys_bench.experiment.guard import (Start, deferred_signals, interrupt_on_signals,
+                                           study_db)
 from recsys_bench.experiment.search_config import upgrade_legacy
 from recsys_bench.store.run_folder import RunFolder
 
@@ -152,8 +154,10 @@ def _storage(out: Path):
                         "(or pip install optuna)") from None
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.storages.RDBStorage(f"sqlite:///{RunFolder(out).search_db.resolve()}",
-                                      engine_kwargs={"connect_args": {"timeout": _LOCK_WAIT_S}})
+    db = RunFolder(out).search_db
+    with study_db(db):
+        return optuna.storages.RDBStorage(
+            f"sqlite:///{db.resolve()}", engine_kwargs={"connect_args": {"timeout": _LOCK_WAIT_S}})
 
 
 def _study(config: Experiment, storage, n_existing: int = 0, parallel: int = 1):
@@ -356,9 +360,10 @@ def _run_trials(study, config: Experiment, out: Path, pool, todo: int, parallel:
 
     def jobs():
         for _ in range(todo):
-            trial = study.ask()
-            setting = spec.setting({d.name: d.suggest(trial) for d in spec.space})
-            trial.set_user_attr("setting", setting)
+            with deferred_signals():
+                trial = study.ask()
+                setting = spec.setting({d.name: d.suggest(trial) for d in spec.space})
+                trial.set_user_attr("setting", setting)
             key = f"search-{trial.number}"
             asked[key] = trial
             task = Task(key, run_trial_body, (config, folder, trial._trial_id, setting),
@@ -367,13 +372,14 @@ def _run_trials(study, config: Experiment, out: Path, pool, todo: int, parallel:
 
     def finish(key: str, outcome: str, value, attrs: dict) -> None:
         trial = asked.pop(key)
-        for name, attr in attrs.items():
-            trial.set_user_attr(name, attr)
-        if outcome == "complete":
-            frozen = study.tell(trial, value)
-        else:
-            frozen = study.tell(trial, state=TrialState.PRUNED if outcome == "pruned"
-                                else TrialState.FAIL)
+        with deferred_signals():
+            for name, attr in attrs.items():
+                trial.set_user_attr(name, attr)
+            if outcome == "complete":
+                frozen = study.tell(trial, value)
+            else:
+                frozen = study.tell(trial, state=TrialState.PRUNED if outcome == "pruned"
+                                    else TrialState.FAIL)
         if progress is not None:
             progress(study, frozen)
 
@@ -386,8 +392,9 @@ def _run_trials(study, config: Experiment, out: Path, pool, todo: int, parallel:
         scheduler.run(jobs())
     except BaseException:
         pool.close()
-        for trial in asked.values():
-            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+        with deferred_signals():
+            for trial in asked.values():
+                study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
         raise
 
 
@@ -452,10 +459,15 @@ def run_search(config_path: str | os.PathLike, out_dir: str | os.PathLike, trial
     if grid_run is not None and not Path(grid_run).is_dir():
         raise UserError("no such grid run folder", path=grid_run)
     pool = executors.make(executor, out, scheduler=scheduler)
+    restore_signals = interrupt_on_signals()
     try:
-        return _search(config, out, trials, pool, parallel, quiet, grid_run)
+        start = Start(out, "search")
+        db = RunFolder(out).search_db
+        with start.undone_unless(db.exists), study_db(db):
+            return _search(config, out, trials, pool, parallel, quiet, grid_run)
     finally:
         pool.close()
+        restore_signals()
 
 
 def _search(config: Experiment, out: Path, trials: int, pool, parallel: int | None,

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys_bench.errors import one_line
+from recsys_bench.errors import one_line, storage_error
 from recsys_bench.fileio import atomic_save_npz, atomic_write_text
 from recsys_bench.models import model_params, wants_features
 from recsys_bench.protocol import fit_through
@@ -81,12 +81,15 @@ def run_trial(trial: Trial, run_dir: Path, cache: OrderedDict | None = None) -> 
     """Run one trial in this process and return its rows; failures become one failed row.
 
     Writes ``raw/<trial_id>.npz`` (top-k ids at every checkpoint) on success and
-    ``logs/<trial_id>.log`` (the traceback) on failure; the caller stores the rows.
+    ``logs/<trial_id>.log`` (the traceback) on failure; the caller stores the rows. A full or
+    read-only file system is raised, not recorded: no trial can succeed until the user acts.
     """
     started_at = now()
     try:
         return _measure(trial, run_dir, cache if cache is not None else OrderedDict(), started_at)
     except Exception as exc:
+        if storage_error(exc):
+            raise
         atomic_write_text(RunFolder(run_dir).trial_log(trial.trial_id), traceback.format_exc())
         return failed_frame(trial, "failed", one_line(exc), started_at)
 

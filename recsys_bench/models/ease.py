@@ -100,7 +100,9 @@ class EASE(BaseRecommender):
         plus the float32 weights."""
         return _BYTES_PER_CELL * float(n_items) ** 2 / 1e9
 
-    def _check_memory(self, n_items: int) -> None:
+    def check_memory(self, n_items: int) -> None:
+        """UserError when fitting ``n_items`` items would not fit in memory (the runner calls
+        this optional member of the contract before any trial starts)."""
         limit = self.params["max_memory_gb"]
         source = "max_memory_gb"
         if limit is None:
@@ -124,7 +126,7 @@ class EASE(BaseRecommender):
             regularised Gram matrix is singular (``regularization=0`` on degenerate data).
         """
         train = self.check_train(train, item_features)
-        self._check_memory(train.shape[1])
+        self.check_memory(train.shape[1])
         self._weights = None
         with pinned_blas(self.params["num_threads"]):
             self._weights = self._solve(train.astype(np.float64))

@@ -25,8 +25,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_bench.errors import UserError
-from recsys_bench.fileio import atomic_save_npz
+from recsys_bench.fileio import atomic_save_npz, reading
 from recsys_bench.store.run_folder import RunFolder
+
+
+MODEL_ADVICE = "move it aside or delete it; rerun the trial (or use --trial) to get a model"
 
 
 def save_csr(path: str | os.PathLike, matrix: sp.spmatrix) -> None:
@@ -39,7 +42,7 @@ def save_csr(path: str | os.PathLike, matrix: sp.spmatrix) -> None:
 
 def load_csr(path: str | os.PathLike) -> sp.csr_matrix:
     """Read a matrix written by :func:`save_csr`."""
-    with np.load(path, allow_pickle=False) as npz:
+    with reading(path), np.load(path, allow_pickle=False) as npz:
         return sp.csr_matrix((npz["data"], npz["indices"], npz["indptr"]),
                              shape=tuple(npz["shape"]))
 
@@ -85,8 +88,9 @@ def save_vocabulary(path: str | os.PathLike, interactions) -> None:
 
 def load_vocabulary(path: str | os.PathLike) -> Vocabulary:
     """Read a file written by :func:`save_vocabulary`."""
-    with np.load(path, allow_pickle=False) as npz:
-        return Vocabulary(item_ids=unpack_strings(npz["item_ids"]), item_names=unpack_strings(npz["item_names"]),
+    with reading(path), np.load(path, allow_pickle=False) as npz:
+        return Vocabulary(item_ids=unpack_strings(npz["item_ids"]),
+                          item_names=unpack_strings(npz["item_names"]),
                           feature_names=(unpack_strings(npz["feature_names"])
                                          if "feature_names" in npz else None))
 
@@ -288,12 +292,10 @@ def _read_meta(path: Path) -> tuple[dict, bool] | None:
     """``(meta, has tag embeddings)`` of a saved model; None when another process just removed
     it (a runner worker keeping only the best)."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with reading(path, advice=MODEL_ADVICE), np.load(path, allow_pickle=False) as npz:
             return json.loads(str(npz["meta"])), "feature_embeddings" in npz.files
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError) as exc:
-        raise UserError(f"cannot read saved model: {exc}", path=path) from None
 
 
 def _test_scores(run_dir: Path) -> dict[str, tuple[float, int]]:

@@ -13,6 +13,9 @@ A run folder (``recsys-bench run``) and a search folder (``recsys-bench search``
     logs/                  worker logs and the tracebacks of failed trials
     results.parquet/.csv   all trial rows
     search.db              a search's Optuna study
+    sources.json           fingerprints of the data sets' contents (a changed source is refused)
+    quarantine/            damaged trial files moved aside on resume (their trials run again)
+    .lock                  held by the process running in the folder
 
 Everything else reads and writes paths through :class:`RunFolder`, so the layout can only
 change here.
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recsys_bench.errors import UserError
-from recsys_bench.fileio import atomic_write_text
+from recsys_bench.fileio import LOCK_NAME, atomic_write_text
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,16 @@ class RunFolder:
     @property
     def table_csv(self) -> Path:
         return self.root / "results.csv"
+
+    @property
+    def sources(self) -> Path:
+        """Fingerprints of the data sets' contents at the first session."""
+        return self.root / "sources.json"
+
+    @property
+    def quarantine(self) -> Path:
+        """Where damaged files found on resume are moved aside."""
+        return self.root / "quarantine"
 
     @property
     def search_db(self) -> Path:
@@ -155,7 +168,8 @@ class RunFolder:
                 raise UserError(f"the folder holds a different {what} ({name!r}; config differs "
                                 f"in: {', '.join(keys)}); use another --out", path=self.root)
             return
-        if self.root.exists() and (not self.root.is_dir() or any(self.root.iterdir())):
+        if self.root.exists() and (not self.root.is_dir() or any(
+                p.name != LOCK_NAME for p in self.root.iterdir())):
             raise UserError("not an empty folder and not a result folder (no config.toml); "
                             "use another --out", path=self.root)
         atomic_write_text(self.config, source)

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys_bench.errors import UserError
-from recsys_bench.fileio import atomic_write_parquet, atomic_write_text
+from recsys_bench.errors import CorruptFile, UserError
+from recsys_bench.fileio import atomic_write_parquet, atomic_write_text, reading
 from recsys_bench.store.run_folder import RunFolder
 
 # Identity columns, then one float column per registered metric, then measurements and status.
@@ -65,6 +65,9 @@ def columns() -> dict[str, str]:
 
 
 _NUMPY_KIND = {"int": np.int64, "float": np.float64, "bool": np.bool_}
+_REBUILD = "delete it and rerun the command (it is rebuilt from trials/ when that is present)"
+_REDO_TRIAL = ("rerun the same `recsys-bench run` command: it moves the file to quarantine/ and "
+               "runs the trial again")
 
 
 def normalize(df: pd.DataFrame) -> pd.DataFrame:
@@ -116,8 +119,9 @@ def write_trial(run_dir: str | os.PathLike, trial_id: str, df: pd.DataFrame) -> 
 
 
 def read_trial(path: str | os.PathLike) -> pd.DataFrame:
-    """The rows of one stored trial."""
-    return normalize(pd.read_parquet(path))
+    """The rows of one stored trial (:class:`~recsys_bench.errors.CorruptFile` if unreadable)."""
+    with reading(path, advice=_REDO_TRIAL):
+        return normalize(pd.read_parquet(path))
 
 
 def read_trials(run_dir: str | os.PathLike) -> dict[str, pd.DataFrame]:
@@ -160,16 +164,18 @@ def read_results(run_dir: str | os.PathLike) -> pd.DataFrame:
     trial_files = sorted(folder.trials.glob("*.parquet"))
     table = folder.table
     if table.exists():
-        df = normalize(pd.read_parquet(table))
+        with reading(table, advice=_REBUILD):
+            df = normalize(pd.read_parquet(table))
         if not trial_files or set(df["trial_id"]) == {p.stem for p in trial_files}:
             return df
     if trial_files:
         return combine([read_trial(p) for p in trial_files])
     if folder.table_csv.exists():
-        df = pd.read_csv(folder.table_csv, keep_default_na=False,
-                         na_values={c: ["", "NaN", "nan"] for c, k in columns().items()
-                                    if k == "float"})
-        return normalize(df)
+        with reading(folder.table_csv):
+            df = pd.read_csv(folder.table_csv, keep_default_na=False,
+                             na_values={c: ["", "NaN", "nan"] for c, k in columns().items()
+                                        if k == "float"})
+            return normalize(df)
     raise UserError("no results here (no results.parquet, results.csv or trials/)", path=run_dir)
 
 
@@ -180,11 +186,13 @@ def read_raw(run_dir: str | os.PathLike, trial_id: str) -> dict[str, np.ndarray]
     are stored once; the ``aliases`` entry of the file maps the others back, and this reader
     returns every key.
     """
-    with np.load(raw_path(run_dir, trial_id), allow_pickle=False) as npz:
-        arrays = {key: npz[key] for key in npz.files}
-    for alias in arrays.pop("aliases", np.array([], dtype=str)):
-        name, target = str(alias).split("=", 1)
-        arrays[name] = arrays[target]
+    path = raw_path(run_dir, trial_id)
+    with reading(path):
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+        for alias in arrays.pop("aliases", np.array([], dtype=str)):
+            name, target = str(alias).split("=", 1)
+            arrays[name] = arrays[target]
     return arrays
 
 
@@ -193,4 +201,8 @@ def read_run_info(run_dir: str | os.PathLike) -> dict:
     path = RunFolder(run_dir).run_info
     if not path.exists():
         return {}
-    return json.loads(path.read_text(encoding="utf-8"))
+    with reading(path):
+        info = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(info, dict):
+        raise CorruptFile(path, "not a JSON object")
+    return info
