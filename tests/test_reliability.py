@@ -394,7 +394,7 @@ def test_a_corrupt_search_database_is_one_line(tmp_path):
     from recsys_bench.experiment import search
 
     (tmp_path / "search.db").write_bytes(b"this is not an SQLite database" * 100)
-    with pytest.raises(CorruptFile, match=f"search.db: unreadable or corrupt .*not a "
+    with pytest.raises(CorruptFile, match="search.db: unreadable or corrupt .*not a "
                                           "database.*move it aside"):
         search._storage(tmp_path)
 
