@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conformance import RecommenderConformance
+from recsys_bench.testing import ConformanceSuite
 
 from recsys_bench import models
 from recsys_bench.errors import UserError
@@ -22,7 +22,7 @@ def test_every_registered_model_has_a_conformance_test():
     for path in sorted(TESTS.glob("test_models_*.py")):
         importlib.import_module(path.stem)
     covered = set()
-    stack = list(RecommenderConformance.__subclasses__())
+    stack = list(ConformanceSuite.__subclasses__())
     while stack:
         cls = stack.pop()
         covered.add(cls.model_name)

@@ -11,8 +11,8 @@ import os
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conformance import RecommenderConformance
-from conftest import low_rank_likes
+from recsys_bench.testing import ConformanceSuite
+from recsys_bench.testing import low_rank_likes
 
 from recsys_bench import splits
 from recsys_bench.errors import UserError
@@ -42,7 +42,7 @@ def fast_test_jvm():
 
 @pytest.mark.slow
 @needs_spark
-class TestSparkALS(RecommenderConformance):
+class TestSparkALS(ConformanceSuite):
     model_name = "spark-als"
     params = {"factors": 4, "regularization": 0.01, "alpha": 10.0, "iterations": 3,
               "num_blocks": 2}
