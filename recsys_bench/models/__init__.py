@@ -33,6 +33,9 @@ _MODELS = {
     "item-knn": "recsys_bench.models.item_knn:ItemKNN",
     "ease": "recsys_bench.models.ease:EASE",
     "spark-als": "recsys_bench.models.spark_als:SparkALS",
+    "implicit-bpr": "recsys_bench.models.implicit_sgd:ImplicitBPR",
+    "implicit-lmf": "recsys_bench.models.implicit_sgd:ImplicitLMF",
+    "rp3beta": "recsys_bench.models.rp3beta:RP3beta",
 }
 
 _REQUIRED = ("name", "defaults", "aliases", "capabilities", "fit", "fit_more", "scores",
