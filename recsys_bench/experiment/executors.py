@@ -495,14 +495,33 @@ class DaskExecutor:
         self.futures[task.trial_id] = future
 
     def _check_folder(self) -> None:
-        """Refuse workers that do not see the run folder at its path."""
+        """Refuse workers that do not see the run folder at its path, or cannot import the
+        plug-in models its config names."""
         seen = self.client.run(os.path.isfile, str(self.run_dir / "config.toml"))
         blind = sorted(address for address, ok in seen.items() if not ok)
         if blind:
             raise UserError(f"Dask worker {blind[0]} does not see the run folder at this path; "
                             "it must be on a filesystem every worker sees at the same path",
                             path=self.run_dir)
+        self._check_plugins()
         self.folder_seen = True
+
+    def _check_plugins(self) -> None:
+        """Refuse workers that cannot find the module of a plug-in model of the config."""
+        from recsys_bench.experiment.schema import read_toml
+        from recsys_bench.models import worker_modules
+
+        raw, _ = read_toml(self.run_dir / "config.toml", what="the stored config.toml")
+        names = [m.get("name") for m in raw.get("models", []) if isinstance(m, dict)]
+        names.append(raw.get("search", {}).get("model"))
+        needed = worker_modules(name for name in names if isinstance(name, str))
+        for name, module in needed.items():
+            found = self.client.run(_module_found, module)
+            missing = sorted(address for address, ok in found.items() if not ok)
+            if missing:
+                raise UserError(f"Dask worker {missing[0]} cannot import {module!r} (model "
+                                f"{name!r}); install the plug-in on every worker or put it on "
+                                "their PYTHONPATH")
 
     def wait(self, timeout: float) -> list[Done]:
         if self.futures and not self.done:
@@ -532,6 +551,16 @@ class DaskExecutor:
             self.client.cancel(list(self.futures.values()))
             self.futures = {}
         self.client.close()
+
+
+def _module_found(module: str) -> bool:
+    """Whether this interpreter can find ``module`` (run on each Dask worker)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 _local = threading.local()

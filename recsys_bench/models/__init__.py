@@ -105,6 +105,32 @@ def is_import_path(name: str) -> bool:
     return ":" in name
 
 
+def worker_modules(names) -> dict[str, str]:
+    """Model name -> the module another interpreter must find to build it, for the plug-ins
+    among ``names`` (built-ins need none).
+
+    An executor whose workers are other machines checks these before the first task.
+
+    Raises
+    ------
+    UserError
+        A name added with :func:`register`: that registration lives in this process only.
+    """
+    plugins = _entry_points()
+    out = {}
+    for name in names:
+        if name in _BUILTIN:
+            continue
+        if name in _MODELS:
+            raise UserError(f"model {name!r} is registered in this process only, so other "
+                            f"workers cannot build it; name it by import path ({_MODELS[name]}) "
+                            "or as an entry point")
+        target = plugins.get(name, name)
+        if is_import_path(target):
+            out[name] = target.partition(":")[0]
+    return out
+
+
 def model_class(name: str) -> type:
     """The adapter class registered under ``name`` (or at the import path ``name``).
 
