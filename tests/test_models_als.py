@@ -7,8 +7,6 @@ import os
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from recsys_bench.testing import ConformanceSuite
-from recsys_bench.testing import low_rank_likes
 from implicit.cpu.als import AlternatingLeastSquares, least_squares_cg
 from threadpoolctl import threadpool_info as raw_threadpool_info
 
@@ -17,6 +15,7 @@ from recsys_bench.models import get
 from recsys_bench.models.implicit_als import cuda_available
 from recsys_bench.models.numpy_als import (confidence, initial_factors, row_blocks, solve_cg,
                                            solve_exact, wrmf_loss)
+from recsys_bench.testing import ConformanceSuite, low_rank_likes
 from recsys_bench.threads import machine_info, pinned_blas, resolve_threads, threadpool_info
 from recsys_bench.eval.topk import topk
 

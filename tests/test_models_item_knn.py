@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from recsys_bench.testing import ConformanceSuite
 from implicit.nearest_neighbours import BM25Recommender
 
 from recsys_bench.errors import UserError
 from recsys_bench.models import get
+from recsys_bench.testing import ConformanceSuite
 
 KNN_BAD = [{"similarity": "jaccard"}, {"K": 0}, {"K": 2.0}, {"K1": -1.0}, {"B": 1.5},
            {"num_threads": -2}]

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from recsys_bench.testing import ConformanceSuite
 
 from recsys_bench.errors import UserError
 from recsys_bench.models import get
+from recsys_bench.testing import ConformanceSuite
 
 BAD_PARAMS = [{"factors": 0}, {"no_components": 2.5}, {"learning_rate": -0.1},
               {"learning_rate": 0.0}, {"item_alpha": -1e-3}, {"epochs": 0},
