@@ -113,8 +113,9 @@ def _parser() -> argparse.ArgumentParser:
               inline     this process, one trial at a time, for debugging and profiling;
                          timeout_s is not enforced
               dask       tasks on a Dask cluster (pip install "recsys-bench[dask]"); the
-                         result folder must be at the same path on every worker, and each
-                         worker declares the threads it lends:
+                         result folder must be at the same path on every worker, plug-in
+                         models importable there, and each worker declares the threads it
+                         lends:
                            dask worker tcp://HOST:8786 --nthreads 4 --resources "threads=4"
             """))
     run.add_argument("config", help="experiment file (TOML)")
