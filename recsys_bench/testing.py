@@ -49,10 +49,10 @@ continue_rtol, continue_atol : float
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -66,7 +66,7 @@ __all__ = ["Checkerboard", "ConformanceSuite", "checkerboard", "low_rank_likes",
            "random_features", "small_features", "small_train"]
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Checkerboard:
     """Two user groups x two item groups; users like (most of) their own group's items.
 
@@ -118,20 +118,23 @@ def low_rank_likes(n_users: int, n_items: int, rank: int, per_user: int,
 
 
 @functools.cache
-def small_train() -> sp.csr_matrix:
-    """60 users x 40 items, 8 likes each, low-rank structure (shared: copy before changing)."""
+def _small_train() -> sp.csr_matrix:
     return low_rank_likes(60, 40, rank=3, per_user=8, seed=1)
 
 
-@functools.cache
+def small_train() -> sp.csr_matrix:
+    """60 users x 40 items, 8 likes each, low-rank structure (a fresh copy on every call, so a
+    model that changes its input fails one check, not all that follow)."""
+    return _small_train().copy()
+
+
 def small_features() -> sp.csr_matrix:
-    """Items x 5 one-hot tags for :func:`small_train`."""
-    return random_features(small_train().shape[1], 5, np.random.default_rng(2))
+    """Items x 5 one-hot tags for :func:`small_train` (a fresh copy on every call)."""
+    return random_features(40, 5, np.random.default_rng(2))
 
 
 @functools.cache
-def checkerboard() -> Checkerboard:
-    """40 users x 30 items in two blocks; each user likes ~70% of the own block, 2 held out."""
+def _checkerboard() -> Checkerboard:
     rng = np.random.default_rng(3)
     n_users, n_items = 40, 30
     user_group = np.arange(n_users) % 2
@@ -146,6 +149,14 @@ def checkerboard() -> Checkerboard:
                           random_features(n_items, 2, rng)]).tocsr()
     return Checkerboard(train=train, heldout=sp.csr_matrix(heldout.astype(np.float32)),
                         user_group=user_group, item_group=item_group, item_features=features)
+
+
+def checkerboard() -> Checkerboard:
+    """40 users x 30 items in two blocks; each user likes ~70% of the own block, 2 held out
+    (train and features freshly copied on every call)."""
+    board = _checkerboard()
+    return dataclasses.replace(board, train=board.train.copy(),
+                               item_features=board.item_features.copy())
 
 
 def _all_users(train: sp.csr_matrix) -> np.ndarray:

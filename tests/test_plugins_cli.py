@@ -4,8 +4,12 @@ plug-ins refused through the CLI with one line and exit status 2."""
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -148,3 +152,44 @@ def test_all_models_reports_instead_of_stopping(plugin_dist):
     infos = {m.name: m for m in describe.all_models()}
     assert infos["most-liked"].error == ""
     assert infos["exploding"].error and infos["exploding"].defaults == {}
+
+
+def test_the_exported_suite_fails_a_broken_model_in_another_folder(tmp_path):
+    """The suite runs with no fixtures of this project (its own data) and its checks can fail:
+    a model that scores in float64 and rescales the train matrix in place fails the dtype check,
+    the untouched-input check, and the two checks that fit one matrix twice (the second fit sees
+    it rescaled); the rest pass."""
+    (tmp_path / "sloppy.py").write_text(textwrap.dedent('''
+        import numpy as np
+        from recsys_bench.models.base import BaseRecommender
+
+        class Sloppy(BaseRecommender):
+            name = "sloppy"
+            defaults = {"boost": 1.0}
+
+            def fit(self, train, *, item_features=None, epochs=None):
+                self.check_train(train, item_features)
+                train.data *= self.params["boost"] + 1.0
+                self.counts = np.asarray(train.sum(axis=0), dtype=np.float64).ravel()
+                self.rows = train.copy()
+
+            def scores(self, users):
+                return self.rows[users] @ np.ones((self.rows.shape[1], 1)) + self.counts
+        '''))
+    (tmp_path / "test_sloppy.py").write_text(textwrap.dedent('''
+        from recsys_bench.testing import ConformanceSuite
+
+        class TestSloppy(ConformanceSuite):
+            model_name = "sloppy:Sloppy"
+            personalised = False
+        '''))
+    root = Path(models.__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(root)]))
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "-p", "no:benchmark", "-rf", "test_sloppy.py"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    failed = set(re.findall(r"FAILED test_sloppy\.py::TestSloppy::(\w+)", done.stdout))
+    assert failed == {"test_scores_shape_and_dtype", "test_fit_leaves_train_untouched",
+                      "test_deterministic_with_fixed_seed_one_thread",
+                      "test_refit_starts_from_scratch"}, done.stdout[-3000:]
+    assert "4 failed, 6 passed, 2 skipped" in done.stdout
