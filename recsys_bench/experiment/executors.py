@@ -25,7 +25,8 @@ by name. The caller stores what tasks return, so nothing is written after it is 
     files): workers read the splits from it and write ``raw/``, ``models/`` and failure logs
     into it; a worker that does not see it is refused with
     a :class:`~recsys_bench.errors.UserError` before any trial starts. Every worker must also
-    have this package (same version) installed.
+    have this package (same version) installed, and find the modules of the config's plug-in
+    models (checked before the first task as well).
 
     Thread budget: each task asks for ``resources={"threads": n}`` (``n`` = the trial's
     threads), so workers must declare how many threads they lend, e.g.
