@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
             examples:
               recsys-bench datasets list
               recsys-bench datasets stats sketchfab-synthetic --json
+              recsys-bench models list
               recsys-bench run configs/default.toml --out results/default
               recsys-bench report results/default
             """))
@@ -76,6 +77,25 @@ def _parser() -> argparse.ArgumentParser:
                        help="drop items with fewer likes, iteratively (1 = no thresholding)")
     stats.add_argument("--json", action="store_true", help="print one JSON object")
 
+    models = commands.add_parser(
+        "models", help="list and describe models, built-in and plug-in", formatter_class=_formatter,
+        description="List every model (built-in, registered, or a plug-in of the entry-point "
+                    "group recsys_bench.models) with its parameters, defaults and capabilities. "
+                    "Your own model: docs/writing-a-model.md.",
+        epilog=textwrap.dedent("""\
+            examples:
+              recsys-bench models list
+              recsys-bench models list --json
+              recsys-bench models show implicit-bpr
+              recsys-bench models show mypackage.recs:MyModel
+            """))
+    msub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    mlist = msub.add_parser("list", help="every model with parameters and capabilities")
+    mlist.add_argument("--json", action="store_true", help="print a JSON list")
+    mshow = msub.add_parser("show", help="one model: parameters, capabilities, documentation")
+    mshow.add_argument("name", help="model name or package.module:Class")
+    mshow.add_argument("--json", action="store_true", help="print one JSON object")
+
     run = commands.add_parser(
         "run", formatter_class=_formatter, help="run an experiment config into a result folder",
         description="Run every trial of an experiment (datasets x split seeds x models x settings "
@@ -96,8 +116,9 @@ def _parser() -> argparse.ArgumentParser:
               inline     this process, one trial at a time, for debugging and profiling;
                          timeout_s is not enforced
               dask       tasks on a Dask cluster (pip install "recsys-bench[dask]"); the
-                         result folder must be at the same path on every worker, and each
-                         worker declares the threads it lends:
+                         result folder must be at the same path on every worker, plug-in
+                         models importable there, and each worker declares the threads it
+                         lends:
                            dask worker tcp://HOST:8786 --nthreads 4 --resources "threads=4"
             """))
     run.add_argument("config", help="experiment file (TOML)")
@@ -261,6 +282,19 @@ def _datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models(args: argparse.Namespace) -> int:
+    from recsys_bench.models import describe
+
+    if args.models_command == "list":
+        infos = describe.all_models()
+        print(json.dumps([m.to_json() for m in infos], indent=1) if args.json
+              else describe.format_list(infos))
+        return 0
+    model = describe.info(args.name)
+    print(json.dumps(model.to_json(), indent=1) if args.json else describe.format_show(model))
+    return 0
+
+
 def _report_after(run_dir, quiet: bool) -> None:
     """Write a finished run's gallery and report; a report bug is a warning, never a lost run."""
     from recsys_bench.analysis.gallery import write_gallery
@@ -322,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "datasets":
             return _datasets(args)
+        if args.command == "models":
+            return _models(args)
         if args.command == "run":
             from recsys_bench.experiment import runner
 

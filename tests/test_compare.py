@@ -1,8 +1,8 @@
 """`compare_runs` on run folders built by the real runner's trial code on a tiny experiment.
 
-Trials run in this process (:func:`recsys_bench.testing.build_run`) rather than in worker
+Trials run in this process (:func:`recsys_bench.testing_runs.build_run`) rather than in worker
 processes, so a fixture can swap a model for a deliberately degraded one
-(:class:`recsys_bench.testing.Degraded`): a model whose users get each other's factors (worse
+(:class:`recsys_bench.testing_runs.Degraded`): a model whose users get each other's factors (worse
 ranking) or whose fits sleep (slower). ``compare`` must flag exactly that model.
 """
 
@@ -19,7 +19,7 @@ import pytest
 from recsys_bench.store import table as store
 from recsys_bench.analysis.compare import compare_runs
 from recsys_bench.errors import UserError
-from recsys_bench.testing import Degraded, build_run, scrambled_order
+from recsys_bench.testing_runs import Degraded, build_run, scrambled_order
 
 TINY = """\
 [experiment]

@@ -167,6 +167,49 @@ def test_workers_that_do_not_see_the_run_folder_are_refused(inline_table, config
         pool.close()
 
 
+def _plugin_folder(path, *names):
+    path.mkdir()
+    (path / "config.toml").write_text("".join(f'[[models]]\nname = "{n}"\n' for n in names))
+    return path
+
+
+def test_workers_that_cannot_import_a_plugin_model_are_refused(cluster, tmp_path, monkeypatch):
+    (tmp_path / "plug_here.py").write_text("class Model: pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    task = executors.Task("t", time.sleep, (0.0,))
+    pool = executors.make("dask", _plugin_folder(tmp_path / "ok", "popularity", "plug_here:Model"),
+                          scheduler=cluster.scheduler_address)
+    try:
+        pool._check_folder()
+        assert pool.folder_seen
+    finally:
+        pool.close()
+    pool = executors.make("dask", _plugin_folder(tmp_path / "bad", "nosuch_plugin.recs:Model"),
+                          scheduler=cluster.scheduler_address)
+    try:
+        with pytest.raises(UserError) as info:
+            pool.start(task)
+        message = str(info.value)
+        assert "cannot import 'nosuch_plugin.recs'" in message and "\n" not in message
+        assert "model 'nosuch_plugin.recs:Model'" in message and not pool.futures
+    finally:
+        pool.close()
+
+
+def test_a_model_registered_in_this_process_only_is_refused_on_dask(cluster, tmp_path):
+    from recsys_bench import models
+
+    models.register("here-only", "recsys_bench.models.baselines:Popularity")
+    pool = executors.make("dask", _plugin_folder(tmp_path / "run", "here-only"),
+                          scheduler=cluster.scheduler_address)
+    try:
+        with pytest.raises(UserError, match="registered in this process only"):
+            pool._check_folder()
+    finally:
+        pool.close()
+        models.unregister("here-only")
+
+
 def test_the_command_line_reports_a_missing_scheduler_in_one_line(config, tmp_path, capsys):
     assert main(["run", str(config), "--out", str(tmp_path / "run"), "--executor", "dask"]) == 2
     err = capsys.readouterr().err

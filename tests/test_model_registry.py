@@ -9,11 +9,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conformance import RecommenderConformance
 
 from recsys_bench import models
 from recsys_bench.errors import UserError
+from recsys_bench.models.rp3beta import RP3beta
 from recsys_bench.protocol import Capabilities
+from recsys_bench.testing import ConformanceSuite
 
 TESTS = Path(__file__).parent
 
@@ -22,7 +23,7 @@ def test_every_registered_model_has_a_conformance_test():
     for path in sorted(TESTS.glob("test_models_*.py")):
         importlib.import_module(path.stem)
     covered = set()
-    stack = list(RecommenderConformance.__subclasses__())
+    stack = list(ConformanceSuite.__subclasses__())
     while stack:
         cls = stack.pop()
         covered.add(cls.model_name)
@@ -93,3 +94,25 @@ def test_bad_plugins_are_one_line_errors(plugin_package, name, message):
     with pytest.raises(UserError) as info:
         models.model_class(name)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+class TestSuiteWithAModelClass(ConformanceSuite):
+    """``make_model`` given a class, as a plug-in author in another repository would."""
+
+    make_model = RP3beta
+    params = {"K": 10}
+
+
+class TestSuiteWithAFactoryMethod(ConformanceSuite):
+    """``make_model`` written as a method."""
+
+    params = {"similarity": "bm25", "K": 20}
+
+    def make_model(self, **params):
+        return models.get("item-knn", **params)
+
+
+def test_the_suite_builds_through_make_model():
+    assert type(TestSuiteWithAModelClass().make()).__name__ == "RP3beta"
+    assert TestSuiteWithAFactoryMethod().make().params["similarity"] == "bm25"
+    assert TestSuiteWithAFactoryMethod().make().params["num_threads"] == 1

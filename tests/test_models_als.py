@@ -7,8 +7,6 @@ import os
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conformance import RecommenderConformance
-from conftest import low_rank_likes
 from implicit.cpu.als import AlternatingLeastSquares, least_squares_cg
 from threadpoolctl import threadpool_info as raw_threadpool_info
 
@@ -17,6 +15,7 @@ from recsys_bench.models import get
 from recsys_bench.models.implicit_als import cuda_available
 from recsys_bench.models.numpy_als import (confidence, initial_factors, row_blocks, solve_cg,
                                            solve_exact, wrmf_loss)
+from recsys_bench.testing import ConformanceSuite, low_rank_likes
 from recsys_bench.threads import machine_info, pinned_blas, resolve_threads, threadpool_info
 from recsys_bench.eval.topk import topk
 
@@ -27,27 +26,27 @@ ALS_BAD = [{"factors": 0}, {"factors": 2.5}, {"regularization": -1.0},
            {"num_threads": -1}, {"random_state": "seed"}]
 
 
-class TestImplicitALSConjugateGradient(RecommenderConformance):
+class TestImplicitALSConjugateGradient(ConformanceSuite):
     model_name = "implicit-als"
     params = ALS
     checkerboard_params = BOARD
     bad_params = ALS_BAD + [{"use_cg": "yes"}]
 
 
-class TestImplicitALSCholesky(RecommenderConformance):
+class TestImplicitALSCholesky(ConformanceSuite):
     model_name = "implicit-als"
     params = {**ALS, "use_cg": False}
     checkerboard_params = BOARD
 
 
-class TestNumpyALSExact(RecommenderConformance):
+class TestNumpyALSExact(ConformanceSuite):
     model_name = "numpy-als"
     params = ALS
     checkerboard_params = BOARD
     bad_params = ALS_BAD + [{"solver": "lu"}, {"cg_steps": 0}]
 
 
-class TestNumpyALSConjugateGradient(RecommenderConformance):
+class TestNumpyALSConjugateGradient(ConformanceSuite):
     model_name = "numpy-als"
     params = {**ALS, "solver": "cg"}
     checkerboard_params = BOARD

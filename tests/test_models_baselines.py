@@ -5,19 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conformance import RecommenderConformance
 
 from recsys_bench.errors import UserError
 from recsys_bench.models import get
+from recsys_bench.testing import ConformanceSuite
 
 
-class TestPopularity(RecommenderConformance):
+class TestPopularity(ConformanceSuite):
     model_name = "popularity"
     personalised = False
     bad_params = [{"num_threads": -1}, {"random_state": -3}]
 
 
-class TestRandom(RecommenderConformance):
+class TestRandom(ConformanceSuite):
     model_name = "random"
     personalised = False
     bad_params = [{"random_state": "seven"}, {"random_state": -1}]

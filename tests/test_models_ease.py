@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conformance import RecommenderConformance
 
 from recsys_bench.errors import UserError
 from recsys_bench.models import ease, get
+from recsys_bench.testing import ConformanceSuite
 
 
-class TestEASE(RecommenderConformance):
+class TestEASE(ConformanceSuite):
     model_name = "ease"
     params = {"regularization": 10.0}
     bad_params = [{"regularization": -1.0}, {"regularization": "high"},

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conformance import RecommenderConformance
 from implicit.nearest_neighbours import BM25Recommender
 
 from recsys_bench.errors import UserError
 from recsys_bench.models import get
+from recsys_bench.testing import ConformanceSuite
 
 KNN_BAD = [{"similarity": "jaccard"}, {"K": 0}, {"K": 2.0}, {"K1": -1.0}, {"B": 1.5},
            {"num_threads": -2}]
 
 
-class TestItemKNNCosine(RecommenderConformance):
+class TestItemKNNCosine(ConformanceSuite):
     model_name = "item-knn"
     params = {"similarity": "cosine", "K": 20}
     bad_params = KNN_BAD
 
 
-class TestItemKNNBM25(RecommenderConformance):
+class TestItemKNNBM25(ConformanceSuite):
     model_name = "item-knn"
     params = {"similarity": "bm25", "K": 20}
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conformance import RecommenderConformance
 
 from recsys_bench.errors import UserError
 from recsys_bench.models import get
+from recsys_bench.testing import ConformanceSuite
 
 BAD_PARAMS = [{"factors": 0}, {"no_components": 2.5}, {"learning_rate": -0.1},
               {"learning_rate": 0.0}, {"item_alpha": -1e-3}, {"epochs": 0},
@@ -17,20 +17,20 @@ BAD_PARAMS = [{"factors": 0}, {"no_components": 2.5}, {"learning_rate": -0.1},
               {"learning_schedule": "sgd"}, {"factors": 4, "no_components": 4}]
 
 
-class TestLightFMWarp(RecommenderConformance):
+class TestLightFMWarp(ConformanceSuite):
     model_name = "lightfm-warp"
     params = {"no_components": 8, "epochs": 5}
     bad_params = BAD_PARAMS + [{"max_sampled": 0}]
 
 
-class TestLightFMBPR(RecommenderConformance):
+class TestLightFMBPR(ConformanceSuite):
     model_name = "lightfm-bpr"
     params = {"no_components": 8, "epochs": 5}
     bad_params = BAD_PARAMS
     checkerboard_params = {"epochs": 20}
 
 
-class TestLightFMWarpTags(RecommenderConformance):
+class TestLightFMWarpTags(ConformanceSuite):
     model_name = "lightfm-warp"
     params = {"no_components": 8, "epochs": 5, "features": "tags"}
     needs_features = True

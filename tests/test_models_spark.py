@@ -11,8 +11,6 @@ import os
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conformance import RecommenderConformance
-from conftest import low_rank_likes
 
 from recsys_bench import splits
 from recsys_bench.errors import UserError
@@ -21,6 +19,7 @@ from recsys_bench.models import get
 from recsys_bench.models import spark_als
 from recsys_bench.models.spark_als import (java_major, matched_regularization,
                                            spark_unavailable)
+from recsys_bench.testing import ConformanceSuite, low_rank_likes
 
 UNAVAILABLE = spark_unavailable()
 needs_spark = pytest.mark.skipif(UNAVAILABLE is not None, reason=UNAVAILABLE or "")
@@ -42,7 +41,7 @@ def fast_test_jvm():
 
 @pytest.mark.slow
 @needs_spark
-class TestSparkALS(RecommenderConformance):
+class TestSparkALS(ConformanceSuite):
     model_name = "spark-als"
     params = {"factors": 4, "regularization": 0.01, "alpha": 10.0, "iterations": 3,
               "num_blocks": 2}

@@ -2,12 +2,12 @@
 
 Builds three run folders of one small experiment (popularity, implicit ALS and LightFM WARP on
 MovieLens-100k with ratings >= 4, two split seeds, checkpoints at 5 and 10 epochs) with the
-runner's own trial code, in this process (:func:`recsys_bench.testing.build_run`):
+runner's own trial code, in this process (:func:`recsys_bench.testing_runs.build_run`):
 
 - ``a``: the baseline;
 - ``a-again``: the same experiment run again, unchanged;
 - ``b``: implicit ALS scores a quarter of the users with other users' factors, and every LightFM
-  fit call sleeps a second (:class:`recsys_bench.testing.Degraded`).
+  fit call sleeps a second (:class:`recsys_bench.testing_runs.Degraded`).
 
 Then it runs ``recsys-bench compare a a-again`` (expected exit status 0) and
 ``recsys-bench compare a b`` (expected 1: implicit ALS's quality and LightFM's fit time
@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 from recsys_bench import fileio
-from recsys_bench.testing import build_run
+from recsys_bench.testing_runs import build_run
 
 CONFIG = """\
 [experiment]

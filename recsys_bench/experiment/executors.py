@@ -25,7 +25,8 @@ by name. The caller stores what tasks return, so nothing is written after it is 
     files): workers read the splits from it and write ``raw/``, ``models/`` and failure logs
     into it; a worker that does not see it is refused with
     a :class:`~recsys_bench.errors.UserError` before any trial starts. Every worker must also
-    have this package (same version) installed.
+    have this package (same version) installed, and find the modules of the config's plug-in
+    models (checked before the first task as well).
 
     Thread budget: each task asks for ``resources={"threads": n}`` (``n`` = the trial's
     threads), so workers must declare how many threads they lend, e.g.
@@ -518,14 +519,33 @@ class DaskExecutor:
         self.futures[task.trial_id] = future
 
     def _check_folder(self) -> None:
-        """Refuse workers that do not see the run folder at its path."""
+        """Refuse workers that do not see the run folder at its path, or cannot import the
+        plug-in models its config names."""
         seen = self.client.run(os.path.isfile, str(self.run_dir / "config.toml"))
         blind = sorted(address for address, ok in seen.items() if not ok)
         if blind:
             raise UserError(f"Dask worker {blind[0]} does not see the run folder at this path; "
                             "it must be on a filesystem every worker sees at the same path",
                             path=self.run_dir)
+        self._check_plugins()
         self.folder_seen = True
+
+    def _check_plugins(self) -> None:
+        """Refuse workers that cannot find the module of a plug-in model of the config."""
+        from recsys_bench.experiment.schema import read_toml
+        from recsys_bench.models import worker_modules
+
+        raw, _ = read_toml(self.run_dir / "config.toml", what="the stored config.toml")
+        names = [m.get("name") for m in raw.get("models", []) if isinstance(m, dict)]
+        names.append(raw.get("search", {}).get("model"))
+        needed = worker_modules(name for name in names if isinstance(name, str))
+        for name, module in needed.items():
+            found = self.client.run(_module_found, module)
+            missing = sorted(address for address, ok in found.items() if not ok)
+            if missing:
+                raise UserError(f"Dask worker {missing[0]} cannot import {module!r} (model "
+                                f"{name!r}); install the plug-in on every worker or put it on "
+                                "their PYTHONPATH")
 
     def wait(self, timeout: float) -> list[Done]:
         if self.futures and not self.done:
@@ -557,6 +577,16 @@ class DaskExecutor:
             self.client.cancel(list(self.futures.values()))
             self.futures = {}
         self.client.close()
+
+
+def _module_found(module: str) -> bool:
+    """Whether this interpreter can find ``module`` (run on each Dask worker)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 _local = threading.local()

@@ -33,7 +33,11 @@ _MODELS = {
     "item-knn": "recsys_bench.models.item_knn:ItemKNN",
     "ease": "recsys_bench.models.ease:EASE",
     "spark-als": "recsys_bench.models.spark_als:SparkALS",
+    "implicit-bpr": "recsys_bench.models.implicit_sgd:ImplicitBPR",
+    "implicit-lmf": "recsys_bench.models.implicit_sgd:ImplicitLMF",
+    "rp3beta": "recsys_bench.models.rp3beta:RP3beta",
 }
+_BUILTIN = frozenset(_MODELS)
 
 _REQUIRED = ("name", "defaults", "aliases", "capabilities", "fit", "fit_more", "scores",
              "factors", "item_vectors")
@@ -64,13 +68,31 @@ def unregister(name: str) -> None:
 
 def builtin_names() -> list[str]:
     """Names of the models this package ships."""
-    return list(_MODELS)
+    return [name for name in _MODELS if name in _BUILTIN]
 
 
 def _entry_points() -> dict[str, str]:
     """Plug-in name -> "module:Class" of the installed packages' entry points."""
-    return {ep.name: ep.value for ep in metadata.entry_points(group=ENTRY_POINTS)
-            if ep.name not in _MODELS}
+    return {name: value for name, (value, _) in _entry_point_sources().items()}
+
+
+def _entry_point_sources() -> dict[str, tuple[str, str]]:
+    """Plug-in name -> ("module:Class", the distribution that declares it)."""
+    found = {}
+    for ep in metadata.entry_points(group=ENTRY_POINTS):
+        if ep.name not in _MODELS:
+            found[ep.name] = (ep.value, ep.dist.name if ep.dist is not None else "?")
+    return found
+
+
+def targets() -> dict[str, tuple[str, str]]:
+    """Every registered name -> ``("module:Class", source)``; the source is ``"built-in"``,
+    ``"registered"`` (:func:`register` in this process) or ``"entry point of DIST"``."""
+    own = {name: (target, "built-in" if name in _BUILTIN else "registered")
+           for name, target in _MODELS.items()}
+    plugins = {name: (target, f"entry point of {dist}")
+               for name, (target, dist) in sorted(_entry_point_sources().items())}
+    return own | plugins
 
 
 def names() -> list[str]:
@@ -81,6 +103,32 @@ def names() -> list[str]:
 def is_import_path(name: str) -> bool:
     """Whether ``name`` names a class by import path (``package.module:Class``)."""
     return ":" in name
+
+
+def worker_modules(names) -> dict[str, str]:
+    """Model name -> the module another interpreter must find to build it, for the plug-ins
+    among ``names`` (built-ins need none).
+
+    An executor whose workers are other machines checks these before the first task.
+
+    Raises
+    ------
+    UserError
+        A name added with :func:`register`: that registration lives in this process only.
+    """
+    plugins = _entry_points()
+    out = {}
+    for name in names:
+        if name in _BUILTIN:
+            continue
+        if name in _MODELS:
+            raise UserError(f"model {name!r} is registered in this process only, so other "
+                            f"workers cannot build it; name it by import path ({_MODELS[name]}) "
+                            "or as an entry point")
+        target = plugins.get(name, name)
+        if is_import_path(target):
+            out[name] = target.partition(":")[0]
+    return out
 
 
 def model_class(name: str) -> type:
