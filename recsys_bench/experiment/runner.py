@@ -155,6 +155,7 @@ def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bo
         loaded or split, or the executor cannot be set up (see
         :func:`recsys_bench.experiment.executors.make`).
     """
+    from recsys_bench import yardstick
     from recsys_bench.experiment import executors
 
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
@@ -184,8 +185,9 @@ def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bo
         todo.sort(key=_schedule_key({t.trial_id: i for i, t in enumerate(trials)}))
         order = [t.trial_id for t in trials]
         counts = {"planned": len(trials), "run": 0, "reused": len(trials) - len(todo)}
+        probes = yardstick.Probes.start(session) if todo and pool.name != "dask" else None
         feed = _Scheduler(run_dir, frames, order, pool=pool, max_workers=session["workers"],
-                          quiet=quiet, total=len(trials), desc=experiment.name)
+                          quiet=quiet, total=len(trials), desc=experiment.name, probes=probes)
         feed.run(todo)
     except BaseException as exc:
         pool.close()
@@ -200,6 +202,8 @@ def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bo
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     pool.close()
+    if probes is not None:
+        probes.take("end")
     feed.write_table()
     counts["run"] = feed.finished
     statuses = _status_counts(feed.frames, order)
@@ -514,8 +518,9 @@ class _Scheduler:
     """Starts trials on an executor within the thread budget and collects what they store."""
 
     def __init__(self, run_dir: Path, frames: dict[str, pd.DataFrame], order: list[str], *,
-                 pool, max_workers: int, quiet: bool, total: int, desc: str):
+                 pool, max_workers: int, quiet: bool, total: int, desc: str, probes=None):
         self.run_dir = run_dir
+        self.probes = probes
         self.frames = frames
         self.order = order
         self.pool = pool
@@ -549,7 +554,11 @@ class _Scheduler:
         self.bar = bar
         try:
             while pending or self.running:
-                while pending and self.fits(pending[0]):
+                probe = bool(pending) and self.probes is not None and self.probes.due()
+                if probe and not self.running:
+                    self.probes.take("between")
+                    continue
+                while pending and not probe and self.fits(pending[0]):
                     trial = pending.popleft()
                     self.running[trial.trial_id] = _Running(trial, time.monotonic(), _now())
                     self.pool.start(trial)
@@ -637,19 +646,24 @@ def _data(trial: Trial, run_dir: Path, cache: OrderedDict):
 
 
 def _train(trial: Trial, params: dict, split, features, on_checkpoint=None):
-    """Fit through the checkpoints; returns the model and (epoch, cumulative s, s per epoch)."""
+    """Fit through the checkpoints; returns the model and (epoch, cumulative s, s per epoch,
+    cumulative CPU s) per checkpoint."""
     from recsys_bench import models
 
     model = models.get(trial.model, **params)
     targets = list(trial.checkpoints) if trial.checkpoints and model.supports_continue else [None]
     done, total, curve = 0, 0.0, []
+    cpu = math.nan if getattr(model, "cpu_time_elsewhere", False) else 0.0
+    clock = time.process_time()
     for seconds in fit_through(model, split.train, targets, item_features=features):
+        cpu += time.process_time() - clock
         total += seconds
         epoch = int(model.epochs_done) if model.supports_continue else 0
-        curve.append((epoch, total, seconds / max(1, epoch - done)))
+        curve.append((epoch, total, seconds / max(1, epoch - done), cpu))
         done = epoch
         if on_checkpoint is not None:
             on_checkpoint(model, epoch)
+        clock = time.process_time()
     return model, curve
 
 
@@ -715,6 +729,7 @@ def _measure(trial: Trial, run_dir: Path, cache: OrderedDict, started_at: str) -
 
     cumulative = np.array([[c[1] for c in cv] for cv in curves])
     per_epoch = np.array([[c[2] for c in cv] for cv in curves])
+    fit_cpu = np.array([[c[3] for c in cv] for cv in curves])
     rows = []
     for j, (epoch, eval_seconds, result) in enumerate(evaluations):
         for subset in trial.subsets:
@@ -724,6 +739,7 @@ def _measure(trial: Trial, run_dir: Path, cache: OrderedDict, started_at: str) -
                        fit_seconds=float(np.median(cumulative[:, j])),
                        fit_seconds_min=float(cumulative[:, j].min()),
                        fit_seconds_max=float(cumulative[:, j].max()),
+                       fit_cpu_seconds=float(np.median(fit_cpu[:, j])),
                        epoch_seconds=float(np.median(per_epoch[:, j])),
                        eval_seconds=eval_seconds, recommend_users_per_s=users_per_s,
                        peak_rss_mb=peak)

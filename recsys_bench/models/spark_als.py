@@ -271,6 +271,8 @@ class SparkALS(BaseRecommender):
     }
     aliases: ClassVar[dict[str, str]] = {"epochs": "iterations"}
     supports_continue: ClassVar[bool] = False
+    # The fit runs in the JVM: this process's CPU time would miss it (no fit_cpu_seconds).
+    cpu_time_elsewhere: ClassVar[bool] = True
 
     def validate(self) -> None:
         check_als_params(self)
