@@ -9,12 +9,17 @@ runner's own trial code, in this process (:func:`recsys_bench.testing.build_run`
 - ``b``: implicit ALS scores a quarter of the users with other users' factors, and every LightFM
   fit call sleeps a second (:class:`recsys_bench.testing.Degraded`).
 
+Every run times the yardstick (:mod:`recsys_bench.yardstick`) before and after its trials, as
+``recsys-bench run`` does. With ``--busy N``, ``a-again`` and ``b`` are built beside N busy-loop
+processes (which stop themselves after ten minutes at most): their raw timings are slower
+throughout, and ``compare`` must still pass the rerun and catch only the real slowdown.
+
 Then it runs ``recsys-bench compare a a-again`` (expected exit status 0) and
 ``recsys-bench compare a b`` (expected 1: implicit ALS's quality and LightFM's fit time
 regressed) and prints both reports. It exits 0 when both exit statuses are the expected ones.
 Takes well under a minute on 2 cores; MovieLens-100k is downloaded once into the data cache.
 
-    python bench/compare_demo.py [--out runs/compare-demo] [--min-seconds 0.5]
+    python bench/compare_demo.py [--out runs/compare-demo] [--min-seconds 0.5] [--busy 2]
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from recsys_bench.store import table as store
@@ -68,6 +74,20 @@ threads = [1]
 """
 
 DEFECTS = {"implicit-als": {"scramble": 0.25}, "lightfm-warp": {"sleep": 1.0}}
+BUSY_LOOP = "import time\nend = time.monotonic() + 600\nwhile time.monotonic() < end:\n    pass\n"
+
+
+@contextmanager
+def busy_loops(n: int):
+    """``n`` processes spinning on the CPU while the block runs (each stops itself after 600 s)."""
+    loops = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(n)]
+    try:
+        yield
+    finally:
+        for loop in loops:
+            loop.terminate()
+        for loop in loops:
+            loop.wait()
 
 
 def compare(folder: Path, run_a: str, run_b: str, min_seconds: float) -> int:
@@ -102,14 +122,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-seconds", type=float, default=0.5,
                         help="compare's --min-seconds: on a busy machine two identical runs "
                              "differ by tenths of a second")
+    parser.add_argument("--busy", type=int, default=0, metavar="N",
+                        help="build a-again and b beside N busy-loop processes (default: 0)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.out or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
         store.atomic_write_text(folder / "compare-demo.toml", CONFIG)
-        for name, defects in (("a", None), ("a-again", None), ("b", DEFECTS)):
-            print(f"building run {name!r}" + (f" with {defects}" if defects else ""), flush=True)
-            build_run(folder / "compare-demo.toml", folder / name, defects)
+        print("building run 'a'", flush=True)
+        build_run(folder / "compare-demo.toml", folder / "a", probes=True)
+        with busy_loops(args.busy):
+            for name, defects in (("a-again", None), ("b", DEFECTS)):
+                print(f"building run {name!r}" + (f" with {defects}" if defects else "")
+                      + (f" beside {args.busy} busy loop(s)" if args.busy else ""), flush=True)
+                build_run(folder / "compare-demo.toml", folder / name, defects, probes=True)
         print()
         same = compare(folder, "a", "a-again", args.min_seconds)
         degraded = compare(folder, "a", "b", args.min_seconds)

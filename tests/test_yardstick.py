@@ -174,6 +174,9 @@ def test_runner_records_probes_and_fit_cpu_time(tmp_path):
     assert [p["when"] for p in session["yardstick"]] == ["start", "end"]
     assert all(p["cores"] >= 1 and p["seconds"] > 0 for p in session["yardstick"])
     assert (read_results(run_dir)["fit_cpu_seconds"] > 0).all()
+    report = (run_dir / "report.md").read_text()
+    assert "Yardstick (how busy the machine was; a fixed probe, lower is faster): " in report
+    assert "median of 2 probe(s)" in report
     runner.run(tmp_path / "tiny.toml", run_dir, quiet=True, executor="inline")
     assert "yardstick" not in read_run_info(run_dir)["sessions"][-1]
 
@@ -211,11 +214,15 @@ name = "implicit-als"
 params = { factors = 64, regularization = 0.1, alpha = 10 }
 threads = [1]
 """
-# Slowdowns worth flagging here are tenths of a second of whole-fit time; the slowed model's
+# Slowdowns worth flagging here are tenths of a second of whole-fit time. The slowed model's
 # sleep is not slowed by the busy loops, so normalising divides it by the yardstick ratio (2 to 6
-# on a shared 2-core machine) and it still stands well above MIN_SECONDS.
+# measured on a shared 2-core machine) and it still stands well above MIN_SECONDS. The run
+# "alone" shares the machine with whatever else runs on it, whose load comes and goes within
+# seconds: the spread rule (tested above on its own) is relaxed so that it does not decide here.
 MIN_SECONDS = 0.25
-SLEEP_S = 2.0
+SLEEP_S = 3.0
+MAX_SPREAD = 4.0
+OPTIONS = ["--min-seconds", str(MIN_SECONDS), "--max-spread", str(MAX_SPREAD)]
 BUSY_LOOP = "import time\nend = time.monotonic() + {s}\nwhile time.monotonic() < end:\n    pass\n"
 
 
@@ -244,26 +251,28 @@ def loaded_runs(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.mark.slow
 def test_a_busy_machine_is_not_a_regression(loaded_runs, capsys):
-    result = compare_runs(loaded_runs["alone"], loaded_runs["busy"], min_seconds=MIN_SECONDS)
+    result = compare_runs(loaded_runs["alone"], loaded_runs["busy"], min_seconds=MIN_SECONDS,
+                          max_spread=MAX_SPREAD)
     assert result.timing.normalised and result.timing.ratio > 1.3, result.to_text()
     raw_alarm = [t for t in result.time if t.ratio > result.threshold
                  and t.slowdown_seconds > MIN_SECONDS]
     assert raw_alarm, "the busy loops should have slowed the raw timings:\n" + result.to_text()
     assert not result.regressed, result.to_text()
     args = ["compare", str(loaded_runs["alone"]), str(loaded_runs["busy"]),
-            "--min-seconds", str(MIN_SECONDS)]
+            *OPTIONS]
     assert main(args) == 0
     assert "no regression" in capsys.readouterr().out
 
 
 @pytest.mark.slow
 def test_a_slowed_model_under_the_same_load_is_flagged(loaded_runs, capsys):
-    result = compare_runs(loaded_runs["alone"], loaded_runs["slowed"], min_seconds=MIN_SECONDS)
+    result = compare_runs(loaded_runs["alone"], loaded_runs["slowed"], min_seconds=MIN_SECONDS,
+                          max_spread=MAX_SPREAD)
     assert result.timing.normalised and result.timing.ratio > 1.3, result.to_text()
     flagged = {(row.model, type(row).__name__, getattr(row, "measure", ""))
                for row in result.regressions}
     assert flagged == {("popularity", "TimeChange", "fit_seconds_per_epoch")}, result.to_text()
     args = ["compare", str(loaded_runs["alone"]), str(loaded_runs["slowed"]),
-            "--min-seconds", str(MIN_SECONDS)]
+            *OPTIONS]
     assert main(args) == 1
     assert "1 regression(s)" in capsys.readouterr().out
