@@ -280,6 +280,16 @@ class TimingBasis:
         """True when timings are divided by a measured yardstick ratio."""
         return self.comparable and not self.note
 
+    def lines(self, summary_a: str, summary_b: str) -> list[str]:
+        """The readable account: both runs' yardsticks and what is done with them."""
+        out = ["Yardstick (the machine's speed during each run; lower is faster)",
+               f"  A: {summary_a}", f"  B: {summary_b}"]
+        if self.normalised:
+            out.append(f"  B / A = {self.ratio:.3f}: B's times are divided by it (\"normalised\")")
+        elif self.note:
+            out.append(f"  {'note' if self.comparable else 'timings NOT COMPARABLE'}: {self.note}")
+        return out
+
 
 def timing_basis(a: RunYardstick | None, b: RunYardstick | None,
                  max_spread: float = MAX_SPREAD) -> TimingBasis:

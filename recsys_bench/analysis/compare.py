@@ -238,14 +238,8 @@ class CompareResult:
                           q.metric, _num(q.a), _num(q.b), _signed(q.delta),
                           _interval(q.low, q.high), f"{q.n} {q.method}",
                           "REGRESSED" if q.regressed else ""] for q in self.quality])
-        lines += ["", "Yardstick (the machine's speed during each run; lower is faster)",
-                  f"  A: {self.yardsticks[0]}", f"  B: {self.yardsticks[1]}"]
         basis = self.timing
-        if basis.normalised:
-            lines.append(f"  B / A = {basis.ratio:.3f}: B's times are divided by it "
-                         "(\"normalised\")")
-        lines += [f"  {'timings NOT COMPARABLE' if not basis.comparable else 'note'}: "
-                  f"{basis.note}"] if basis.note else []
+        lines += ["", *basis.lines(*self.yardsticks)]
         lines += ["", f"Time: B / A (medians over seeds), raw and normalised; slower than "
                       f"x{self.threshold:g} and by more than {self.min_seconds:g} s, normalised, "
                       "is a regression"]
