@@ -103,7 +103,8 @@ class Degraded:
 
 
 def build_run(config: str | os.PathLike, out: str | os.PathLike,
-              defects: dict[str, dict] | None = None, *, probes: bool = False) -> Path:
+              defects: dict[str, dict] | None = None, *, probes: bool = False,
+              probe_every: float = yardstick.INTERVAL_S) -> Path:
     """A run folder as ``recsys-bench run`` lays it out, its trials run one by one in this process.
 
     Parameters
@@ -119,6 +120,8 @@ def build_run(config: str | os.PathLike, out: str | os.PathLike,
         Time the yardstick before and after the trials and write ``run.json`` with them, as
         ``recsys-bench run`` does (:mod:`recsys_bench.yardstick`); without it the run has no
         ``run.json`` and ``compare`` compares its timings raw.
+    probe_every : float
+        Seconds after which a probe is also taken between two trials (0: between every two).
 
     Returns
     -------
@@ -137,10 +140,12 @@ def build_run(config: str | os.PathLike, out: str | os.PathLike,
         return Degraded(model, **defects[name]) if defects and name in defects else model
 
     session = {"executor": "in-process (recsys_bench.testing)", "trials_run": len(trials)}
-    keeper = yardstick.Probes.start(session) if probes else None
+    keeper = yardstick.Probes.start(session, probe_every) if probes else None
     models.get = get
     try:
-        for trial in trials:
+        for i, trial in enumerate(trials):
+            if keeper is not None and i and keeper.due():
+                keeper.take("between")
             store.write_trial(out, trial.trial_id, runner.run_trial(trial, out))
     finally:
         models.get = real_get
