@@ -104,7 +104,7 @@ class Degraded:
 
 def build_run(config: str | os.PathLike, out: str | os.PathLike,
               defects: dict[str, dict] | None = None, *, probes: bool = False,
-              probe_every: float = yardstick.INTERVAL_S) -> Path:
+              probe_every: float | None = None) -> Path:
     """A run folder as ``recsys-bench run`` lays it out, its trials run one by one in this process.
 
     Parameters
@@ -120,8 +120,9 @@ def build_run(config: str | os.PathLike, out: str | os.PathLike,
         Time the yardstick before and after the trials and write ``run.json`` with them, as
         ``recsys-bench run`` does (:mod:`recsys_bench.yardstick`); without it the run has no
         ``run.json`` and ``compare`` compares its timings raw.
-    probe_every : float
-        Seconds after which a probe is also taken between two trials (0: between every two).
+    probe_every : float, optional
+        Seconds after which a probe is also taken between two trials (0: between every two;
+        default: as ``recsys-bench run``, :data:`recsys_bench.yardstick.INTERVAL_S`).
 
     Returns
     -------

@@ -177,17 +177,18 @@ class Probes:
     ----------
     session : dict
         The session entry of ``run.json``.
-    interval_s : float
-        Seconds after which :meth:`due` asks for a probe between trials.
+    interval_s : float, optional
+        Seconds after which :meth:`due` asks for a probe between trials (default
+        :data:`INTERVAL_S`).
     """
 
-    def __init__(self, session: dict, interval_s: float = INTERVAL_S):
+    def __init__(self, session: dict, interval_s: float | None = None):
         self.record = session.setdefault("yardstick", [])
-        self.interval_s = interval_s
+        self.interval_s = INTERVAL_S if interval_s is None else interval_s
         self.last = time.monotonic()
 
     @classmethod
-    def start(cls, session: dict, interval_s: float = INTERVAL_S) -> Probes:
+    def start(cls, session: dict, interval_s: float | None = None) -> Probes:
         """Take the session's start probe and return the keeper of the rest."""
         probes = cls(session, interval_s)
         probes.take("start")

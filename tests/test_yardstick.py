@@ -22,7 +22,7 @@ from recsys_bench.analysis.compare import compare_runs
 from recsys_bench.cli import main
 from recsys_bench.errors import UserError
 from recsys_bench.experiment import runner
-from recsys_bench.store.table import read_results, read_run_info
+from recsys_bench.store.table import read_results, read_run_info, write_trial
 from recsys_bench.testing import build_run
 
 TINY = """\
@@ -179,6 +179,54 @@ def test_runner_records_probes_and_fit_cpu_time(tmp_path):
     assert "median of 2 probe(s)" in report
     runner.run(tmp_path / "tiny.toml", run_dir, quiet=True, executor="inline")
     assert "yardstick" not in read_run_info(run_dir)["sessions"][-1]
+
+
+def test_scheduler_probes_between_trials_only_when_none_is_running(tmp_path):
+    from recsys_bench.experiment.config import load_config
+    from recsys_bench.experiment.executors import Done
+
+    (tmp_path / "tiny.toml").write_text(TINY.replace("params = { factors = 4 }",
+                                                     "grid = { factors = [4, 8] }"))
+    experiment = load_config(tmp_path / "tiny.toml")
+    trials = runner.plan_trials(experiment, runner.prepare_splits(experiment, tmp_path))
+    assert len(trials) == 3
+    log = []
+
+    class Pool:
+        running = []
+
+        def budget(self):
+            return 8
+
+        def start(self, trial):
+            log.append(("start", trial.trial_id))
+            self.running.append(trial)
+
+        def wait(self, timeout):
+            trial = self.running.pop(0)
+            write_trial(tmp_path, trial.trial_id,
+                        runner.failed_frame(trial, "failed", "not run", ""))
+            log.append(("done", trial.trial_id))
+            return [Done(trial.trial_id)]
+
+    class Probes:
+        checks, waiting = 0, False
+
+        def due(self):
+            self.checks += 1
+            self.waiting = self.waiting or self.checks == 2
+            return self.waiting
+
+        def take(self, when):
+            log.append(("probe", when))
+            self.waiting = False
+
+    feed = runner._Scheduler(tmp_path, {}, [t.trial_id for t in trials], pool=Pool(),
+                             max_workers=2, quiet=True, total=3, desc="tiny", probes=Probes())
+    feed.run(trials)
+    ids = [t.trial_id for t in trials]
+    assert log == [("start", ids[0]), ("start", ids[1]), ("done", ids[0]), ("done", ids[1]),
+                   ("probe", "between"), ("start", ids[2]), ("done", ids[2])]
 
 
 # --------------------------------------------------------------------------- under load

@@ -557,7 +557,7 @@ class _Scheduler:
                 probe = bool(pending) and self.probes is not None and self.probes.due()
                 if probe and not self.running:
                     self.probes.take("between")
-                    continue
+                    probe = False
                 while pending and not probe and self.fits(pending[0]):
                     trial = pending.popleft()
                     self.running[trial.trial_id] = _Running(trial, time.monotonic(), _now())
