@@ -241,7 +241,7 @@ class RunYardstick:
         cpu, cores = self.machines[0]
         return (f"{self.seconds * 1000:.1f} ms (median of {len(self.probes)} probe(s), "
                 f"slowest/fastest x{self.spread:.2f}, CPU share down to "
-                f"{min(p.cpu_share for p in self.probes):.2f}{busiest}; {cpu}, {cores} cores)")
+                f"{min(p.cpu_share for p in self.probes):.2f}{busiest}; {_machine(cpu, cores)})")
 
 
 def run_yardstick(info: dict) -> RunYardstick | None:
@@ -331,8 +331,12 @@ def timing_basis(a: RunYardstick | None, b: RunYardstick | None,
     return TimingBasis(True, b.seconds / a.seconds, "")
 
 
+def _machine(cpu: str, cores: int) -> str:
+    return f"{cpu}, {cores} core{'' if cores == 1 else 's'}"
+
+
 def _machines(found: list[tuple[str, int]]) -> str:
-    return "; ".join(f"{cpu}, {cores} cores" for cpu, cores in found)
+    return "; ".join(_machine(cpu, cores) for cpu, cores in found)
 
 
 __all__ = ["Probe", "Probes", "RunYardstick", "TimingBasis", "measure", "run_yardstick",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -193,7 +194,8 @@ def test_scheduler_probes_between_trials_only_when_none_is_running(tmp_path):
     log = []
 
     class Pool:
-        running = []
+        def __init__(self):
+            self.running = []
 
         def budget(self):
             return 8
@@ -277,38 +279,51 @@ BUSY_LOOP = "import time\nend = time.monotonic() + {s}\nwhile time.monotonic() <
 @pytest.fixture(scope="module")
 def loaded_runs(tmp_path_factory) -> dict[str, Path]:
     """``alone``; ``busy`` (unchanged) and ``slowed`` (popularity fits sleep) beside two busy
-    loops, which stop themselves after two minutes whatever happens."""
+    loops, which stop themselves after two minutes whatever happens.
+
+    The three runs and the loops share one core (this process is pinned to it for the fixture,
+    and the loops inherit that), so that two loops slow the runs about threefold whatever the
+    machine's number of cores.
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        pytest.skip("needs os.sched_setaffinity (Linux) to put the busy loops on the run's core")
     folder = tmp_path_factory.mktemp("loaded")
     config = folder / "loaded.toml"
     config.write_text(LOADED)
-    runs = {"alone": build_run(config, folder / "alone", probes=True)}
-    loops = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP.format(s=120)])
-             for _ in range(2)]
+    cores = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {max(cores)})
     try:
-        time.sleep(0.2)
-        runs["busy"] = build_run(config, folder / "busy", probes=True)
-        runs["slowed"] = build_run(config, folder / "slowed", {"popularity": {"sleep": SLEEP_S}},
-                                   probes=True)
+        runs = {"alone": build_run(config, folder / "alone", probes=True)}
+        loops = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP.format(s=120)])
+                 for _ in range(2)]
+        try:
+            time.sleep(0.2)
+            runs["busy"] = build_run(config, folder / "busy", probes=True)
+            runs["slowed"] = build_run(config, folder / "slowed",
+                                       {"popularity": {"sleep": SLEEP_S}}, probes=True)
+        finally:
+            for loop in loops:
+                loop.terminate()
+            for loop in loops:
+                loop.wait()
     finally:
-        for loop in loops:
-            loop.terminate()
-        for loop in loops:
-            loop.wait()
+        os.sched_setaffinity(0, cores)
     return runs
+
+
+def implicit_fit(result):
+    return next(t for t in result.time if t.model == "implicit-als"
+                and t.measure == "fit_seconds_per_epoch")
 
 
 @pytest.mark.slow
 def test_a_busy_machine_is_not_a_regression(loaded_runs, capsys):
     result = compare_runs(loaded_runs["alone"], loaded_runs["busy"], min_seconds=MIN_SECONDS,
                           max_spread=MAX_SPREAD)
-    assert result.timing.normalised and result.timing.ratio > 1.3, result.to_text()
-    raw_alarm = [t for t in result.time if t.ratio > result.threshold
-                 and t.slowdown_seconds > MIN_SECONDS]
-    assert raw_alarm, "the busy loops should have slowed the raw timings:\n" + result.to_text()
+    assert result.timing.normalised and result.timing.ratio > 1.5, result.to_text()
+    assert implicit_fit(result).ratio > 1.5, "the busy loops should have slowed the raw fits"
     assert not result.regressed, result.to_text()
-    args = ["compare", str(loaded_runs["alone"]), str(loaded_runs["busy"]),
-            *OPTIONS]
-    assert main(args) == 0
+    assert main(["compare", str(loaded_runs["alone"]), str(loaded_runs["busy"]), *OPTIONS]) == 0
     assert "no regression" in capsys.readouterr().out
 
 
@@ -316,11 +331,10 @@ def test_a_busy_machine_is_not_a_regression(loaded_runs, capsys):
 def test_a_slowed_model_under_the_same_load_is_flagged(loaded_runs, capsys):
     result = compare_runs(loaded_runs["alone"], loaded_runs["slowed"], min_seconds=MIN_SECONDS,
                           max_spread=MAX_SPREAD)
-    assert result.timing.normalised and result.timing.ratio > 1.3, result.to_text()
+    assert result.timing.normalised and result.timing.ratio > 1.5, result.to_text()
     flagged = {(row.model, type(row).__name__, getattr(row, "measure", ""))
                for row in result.regressions}
     assert flagged == {("popularity", "TimeChange", "fit_seconds_per_epoch")}, result.to_text()
-    args = ["compare", str(loaded_runs["alone"]), str(loaded_runs["slowed"]),
-            *OPTIONS]
-    assert main(args) == 1
+    assert main(["compare", str(loaded_runs["alone"]), str(loaded_runs["slowed"]),
+                 *OPTIONS]) == 1
     assert "1 regression(s)" in capsys.readouterr().out

@@ -193,7 +193,7 @@ class CompareResult:
     threshold: float
     min_seconds: float
     confidence: float
-    timing: yardstick.TimingBasis = yardstick.TimingBasis(True, 1.0, "")
+    timing: yardstick.TimingBasis
     yardsticks: tuple[str, str] = ("", "")
     quality: tuple[QualityChange, ...] = field(default_factory=tuple)
     time: tuple[TimeChange, ...] = field(default_factory=tuple)
@@ -240,9 +240,9 @@ class CompareResult:
                           "REGRESSED" if q.regressed else ""] for q in self.quality])
         basis = self.timing
         lines += ["", *basis.lines(*self.yardsticks)]
-        lines += ["", f"Time: B / A (medians over seeds), raw and normalised; slower than "
-                      f"x{self.threshold:g} and by more than {self.min_seconds:g} s, normalised, "
-                      "is a regression"]
+        lines += ["", (f"Time: B / A (medians over seeds), raw and normalised; slower than "
+                       f"x{self.threshold:g} and by more than {self.min_seconds:g} s, "
+                       "normalised, is a regression")]
         lines += _table(["dataset", "model", "params", "thr", "measure", "A", "B", "B / A",
                          "normalised", "extra s", ""],
                         [[t.dataset, t.model, _short(t.params), t.threads, t.measure, _num(t.a),
@@ -617,4 +617,4 @@ def _clean(value):
 
 
 __all__ = ["CompareResult", "QualityChange", "TimeChange", "StatusChange", "compare_runs",
-           "DEFAULT_THRESHOLD", "DEFAULT_MIN_SECONDS"]
+           "DEFAULT_THRESHOLD", "DEFAULT_MIN_SECONDS", "DEFAULT_MAX_SPREAD"]
