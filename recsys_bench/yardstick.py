@@ -33,9 +33,11 @@ GEMM_REPEATS = 40
 ALS_SHAPE = (10_000, 3_000)
 ALS_LIKES = 150_000
 ALS_FACTORS = 48
-# Seconds between two probes of a session while trials run (a probe waits for the running
-# trials to finish, so that it measures the machine and not the run's own workers).
-INTERVAL_S = 600.0
+# Seconds between two probes of a session while trials run. A probe waits for the running
+# trials to finish, so that it measures the machine and not the run's own workers; with parallel
+# workers that idles cores for up to one trial, so probes between trials are kept rare (a
+# 30-minute grid on 2 workers gets one).
+INTERVAL_S = 900.0
 # Largest max / min of the probes of one run that still lets the run's median stand for it.
 MAX_SPREAD = 2.0
 
