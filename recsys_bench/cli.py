@@ -161,14 +161,20 @@ def _parser() -> argparse.ArgumentParser:
     compare = commands.add_parser(
         "compare", formatter_class=_formatter, help="compare two result folders of one experiment",
         description="Quality (with 95%% intervals), fit and recommend time of RUN_B against RUN_A "
-                    "(same experiment, same splits); exit status 1 when anything regressed.",
+                    "(same experiment, same splits); times raw and normalised by the runs' "
+                    "yardsticks (the machine's speed during each run), the verdict on the "
+                    "normalised ones; exit status 1 when anything regressed.",
         epilog="example:\n  recsys-bench compare runs/main runs/branch --threshold 1.2\n")
     compare.add_argument("run_a", metavar="RUN_A", help="the baseline result folder")
     compare.add_argument("run_b", metavar="RUN_B", help="the result folder to check")
     compare.add_argument("--threshold", type=float, default=1.10,
                          help="time ratio B/A counted as slower (default: 1.10)")
     compare.add_argument("--min-seconds", type=float, default=0.05,
-                         help="smallest absolute slowdown per epoch that counts (default: 0.05)")
+                         help="smallest absolute slowdown, in seconds of the whole fit or "
+                              "recommend pass, that counts (default: 0.05)")
+    compare.add_argument("--max-spread", type=float, default=2.0,
+                         help="no timing verdict for a run whose slowest yardstick probe took "
+                              "more than this many times its fastest (default: 2.0)")
     compare.add_argument("--json", action="store_true", help="print JSON")
 
     search = commands.add_parser(
@@ -401,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
             from recsys_bench.analysis.compare import compare_runs
 
             result = compare_runs(args.run_a, args.run_b, threshold=args.threshold,
-                                  min_seconds=args.min_seconds)
+                                  min_seconds=args.min_seconds, max_spread=args.max_spread)
             print(result.to_json() if args.json else result.to_text())
             return 1 if result.regressed else 0
     except UserError as error:

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from recsys_bench import fileio, models
+from recsys_bench import fileio, models, yardstick
 from recsys_bench.errors import UserError
 from recsys_bench.experiment import runner
 from recsys_bench.experiment.config import load_config
 from recsys_bench.store import table as store
+from recsys_bench.threads import machine_info
 
 
 def scrambled_order(n_users: int, fraction: float, seed: int = 0) -> np.ndarray:
@@ -102,7 +103,8 @@ class Degraded:
 
 
 def build_run(config: str | os.PathLike, out: str | os.PathLike,
-              defects: dict[str, dict] | None = None) -> Path:
+              defects: dict[str, dict] | None = None, *, probes: bool = False,
+              probe_every: float | None = None) -> Path:
     """A run folder as ``recsys-bench run`` lays it out, its trials run one by one in this process.
 
     Parameters
@@ -114,6 +116,13 @@ def build_run(config: str | os.PathLike, out: str | os.PathLike,
     defects : dict, optional
         Model name -> keyword arguments of :class:`Degraded`, e.g.
         ``{"implicit-als": {"scramble": 0.5}, "popularity": {"sleep": 1.0}}``.
+    probes : bool
+        Time the yardstick before and after the trials and write ``run.json`` with them, as
+        ``recsys-bench run`` does (:mod:`recsys_bench.yardstick`); without it the run has no
+        ``run.json`` and ``compare`` compares its timings raw.
+    probe_every : float, optional
+        Seconds after which a probe is also taken between two trials (0: between every two;
+        default: as ``recsys-bench run``, :data:`recsys_bench.yardstick.INTERVAL_S`).
 
     Returns
     -------
@@ -131,13 +140,22 @@ def build_run(config: str | os.PathLike, out: str | os.PathLike,
         model = real_get(name, **params)
         return Degraded(model, **defects[name]) if defects and name in defects else model
 
+    session = {"executor": "in-process (recsys_bench.testing_runs)", "trials_run": len(trials)}
+    keeper = yardstick.Probes.start(session, probe_every) if probes else None
     models.get = get
     try:
-        for trial in trials:
+        for i, trial in enumerate(trials):
+            if keeper is not None and i and keeper.due():
+                keeper.take("between")
             store.write_trial(out, trial.trial_id, runner.run_trial(trial, out))
     finally:
         models.get = real_get
     store.write_table(store.combine(list(store.read_trials(out).values())), out)
+    if keeper is not None:
+        keeper.take("end")
+        fileio.atomic_write_json(out / "run.json", {"experiment": experiment.name,
+                                                    "machine": machine_info(),
+                                                    "sessions": [session]})
     return out
 
 

@@ -94,7 +94,8 @@ def threadpool_info() -> list[dict]:
     return [{key: pool[key] for key in keys if key in pool} for pool in _threadpool_info()]
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU model name (/proc/cpuinfo), else what the platform module reports."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
             for line in handle:
@@ -125,7 +126,7 @@ def machine_info() -> dict:
         and ``threadpools`` (:func:`threadpool_info`).
     """
     return {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "usable_cores": cores(),
         "platform": platform.platform(),

@@ -5,8 +5,9 @@ sessions reuse them) and everything derived from them — the parsed columns, th
 matrix, the study's split, a fitted WRMF model — is built once per session.
 
 Run with ``make bench`` (``pytest bench --benchmark-only --benchmark-autosave``); ``make test``
-never collects this folder. Figures that issue targets are about (ratios measured side by side in
-one run) go to ``extra_info`` and the saved JSON; a missed target is reported as a warning.
+never collects this folder. Figures that the performance targets (results/performance.md) are
+about (ratios measured side by side in one run) go to ``extra_info`` and the saved JSON; a missed
+target is reported as a warning.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class Bench:
     ----------
     k, threads : int
         Cut-off of the metrics; threads of the multi-threaded benchmarks (2 on the reference
-        machine, the figure issue 8's targets are stated for).
+        machine, the figure the performance targets are stated for).
     """
 
     k = K
@@ -142,7 +143,7 @@ class Bench:
     @staticmethod
     def record(benchmark, name: str, value: float, *, target: float, at_most: bool,
                **figures) -> None:
-        """Store a figure and its issue-8 target in ``extra_info``; warn when it is missed."""
+        """Store a figure and its target in ``extra_info``; warn when it is missed."""
         met = value <= target if at_most else value >= target
         benchmark.extra_info.update({name: round(value, 4), f"{name}_target": target,
                                      f"{name}_met": bool(met)},

@@ -19,7 +19,7 @@ def test_parse_likes_psv(benchmark, sketchfab_folder):
 
 
 def test_load_sketchfab(benchmark, bench, sketchfab_folder):
-    """Files to thresholded CSR with item features (issue 8 target: <= 3 s)."""
+    """Files to thresholded CSR with item features (performance target: <= 3 s)."""
     data = benchmark.pedantic(sketchfab.load, args=(sketchfab_folder,), rounds=3, iterations=1)
     benchmark.extra_info.update(users=data.n_users, items=data.n_items, likes=data.nnz)
     bench.record(benchmark, "median_s", bench.timed_median(benchmark), target=3.0, at_most=True)

@@ -1,4 +1,5 @@
-"""One training epoch of each model on the Sketchfab-scale split, and issue 8's side-by-side ratios.
+"""One training epoch of each model on the Sketchfab-scale split, and the performance targets'
+side-by-side ratios (the targets are listed in results/performance.md).
 
 Epoch benchmarks continue a model already fitted for one epoch (``fit_more(1)`` per round), so the
 timed figure is the per-epoch cost of a learning curve; ``extra_info`` holds the p@5 the model
@@ -37,7 +38,7 @@ def test_fit_without_epochs(benchmark, bench, split, name):
 @pytest.mark.benchmark(group="targets")
 @pytest.mark.parametrize("threads", [1, 2])
 def test_eval_checkpoint_vs_implicit_epoch(benchmark, bench, split, threads):
-    """Issue 8 target 2: a grid checkpoint (p@5 + MSE, train and test) <= 1.5x an ALS epoch.
+    """Target: a grid checkpoint (p@5 + MSE, train and test) <= 1.5x an ALS epoch.
 
     Both on the same threads, alternating; the model is the grid's best setting (factors 40).
     """
@@ -54,7 +55,7 @@ def test_eval_checkpoint_vs_implicit_epoch(benchmark, bench, split, threads):
 
 @pytest.mark.benchmark(group="targets")
 def test_numpy_als_vs_implicit_epoch(benchmark, bench, split):
-    """Issue 8 target 3: numpy-als (CG) epoch within 3x of implicit (CG), factors 40, 2 threads,
+    """Target: numpy-als (CG) epoch within 3x of implicit (CG), factors 40, 2 threads,
     with equal p@5 within noise (both recorded after the same number of epochs)."""
     numpy_als = bench.new_model("numpy-als", threads=2)
     implicit_als = bench.new_model("implicit-als", threads=2)
@@ -72,7 +73,7 @@ def test_numpy_als_vs_implicit_epoch(benchmark, bench, split):
 @pytest.mark.benchmark(group="targets")
 @pytest.mark.parametrize("name", ["implicit-als", "lightfm-warp"])
 def test_thread_speedup(benchmark, bench, split, name):
-    """Issue 8 target 4: >= 1.7x speed-up of an epoch from 1 to 2 threads (BLAS pinned)."""
+    """Target: >= 1.7x speed-up of an epoch from 1 to 2 threads (BLAS pinned)."""
     one, two = bench.new_model(name, threads=1), bench.new_model(name, threads=2)
     one.fit(split.train, epochs=1)
     two.fit(split.train, epochs=1)

@@ -29,7 +29,7 @@ def test_topk_with_exclusion(benchmark, bench, wrmf, split):
 
 
 def test_topk_all_users_precision(benchmark, bench, wrmf, split):
-    """p@5 with exclusion over every user (15,265 at scale): issue 8 target <= 2 s."""
+    """p@5 with exclusion over every user (15,265 at scale): performance target <= 2 s."""
     users = np.arange(split.train.shape[0])
     truth = split.test[users]
 

@@ -7,14 +7,23 @@ runner's own trial code, in this process (:func:`recsys_bench.testing_runs.build
 - ``a``: the baseline;
 - ``a-again``: the same experiment run again, unchanged;
 - ``b``: implicit ALS scores a quarter of the users with other users' factors, and every LightFM
-  fit call sleeps a second (:class:`recsys_bench.testing_runs.Degraded`).
+  fit call sleeps two seconds (:class:`recsys_bench.testing_runs.Degraded`).
+
+Every run times the yardstick (:mod:`recsys_bench.yardstick`) before and after its trials, as
+``recsys-bench run`` does. With ``--busy N``, ``a-again`` and ``b`` are built beside N busy-loop
+processes (which stop themselves after ten minutes at most): their raw timings are slower
+throughout, and ``compare`` must still pass the rerun and catch only the real slowdown.
 
 Then it runs ``recsys-bench compare a a-again`` (expected exit status 0) and
 ``recsys-bench compare a b`` (expected 1: implicit ALS's quality and LightFM's fit time
-regressed) and prints both reports. It exits 0 when both exit statuses are the expected ones.
-Takes well under a minute on 2 cores; MovieLens-100k is downloaded once into the data cache.
+regressed, nothing else) and prints both reports. It exits 0 when both exit statuses and the
+flagged models are the expected ones. The sleep is two seconds per fit call, not one, because a
+sleep does not slow down with the machine: beside busy loops that make the yardstick 3x slower,
+``compare`` divides it by 3, and one second per call would shrink into the jitter of LightFM's
+own fit time. About a minute on 2 cores (more with ``--busy``); MovieLens-100k is downloaded
+once into the data cache.
 
-    python bench/scripts/compare_demo.py [--out runs/compare-demo] [--min-seconds 0.5]
+    python bench/scripts/compare_demo.py [--out runs/compare-demo] [--min-seconds 0.5] [--busy 2]
 """
 
 from __future__ import annotations
@@ -24,9 +33,11 @@ import shlex
 import subprocess
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from recsys_bench import fileio
+from recsys_bench.analysis.compare import compare_runs
 from recsys_bench.testing_runs import build_run
 
 CONFIG = """\
@@ -67,7 +78,22 @@ params = { no_components = 32, learning_rate = 0.05 }
 threads = [1]
 """
 
-DEFECTS = {"implicit-als": {"scramble": 0.25}, "lightfm-warp": {"sleep": 1.0}}
+DEFECTS = {"implicit-als": {"scramble": 0.25}, "lightfm-warp": {"sleep": 2.0}}
+EXPECTED = {("implicit-als", "QualityChange"), ("lightfm-warp", "TimeChange")}
+BUSY_LOOP = "import time\nend = time.monotonic() + 600\nwhile time.monotonic() < end:\n    pass\n"
+
+
+@contextmanager
+def busy_loops(n: int):
+    """``n`` processes spinning on the CPU while the block runs (each stops itself after 600 s)."""
+    loops = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(n)]
+    try:
+        yield
+    finally:
+        for loop in loops:
+            loop.terminate()
+        for loop in loops:
+            loop.wait()
 
 
 def compare(folder: Path, run_a: str, run_b: str, min_seconds: float) -> int:
@@ -102,20 +128,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-seconds", type=float, default=0.5,
                         help="compare's --min-seconds: on a busy machine two identical runs "
                              "differ by tenths of a second")
+    parser.add_argument("--busy", type=int, default=0, metavar="N",
+                        help="build a-again and b beside N busy-loop processes (default: 0)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.out or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
         fileio.atomic_write_text(folder / "compare-demo.toml", CONFIG)
-        for name, defects in (("a", None), ("a-again", None), ("b", DEFECTS)):
-            print(f"building run {name!r}" + (f" with {defects}" if defects else ""), flush=True)
-            build_run(folder / "compare-demo.toml", folder / name, defects)
+        print("building run 'a'", flush=True)
+        build_run(folder / "compare-demo.toml", folder / "a", probes=True)
+        with busy_loops(args.busy):
+            for name, defects in (("a-again", None), ("b", DEFECTS)):
+                print(f"building run {name!r}" + (f" with {defects}" if defects else "")
+                      + (f" beside {args.busy} busy loop(s)" if args.busy else ""), flush=True)
+                build_run(folder / "compare-demo.toml", folder / name, defects, probes=True)
         print()
         same = compare(folder, "a", "a-again", args.min_seconds)
         degraded = compare(folder, "a", "b", args.min_seconds)
-    ok = same == 0 and degraded == 1
-    print("as expected: the rerun passes (0) and the degraded run is caught (1)" if ok else
-          f"unexpected exit statuses: {same} for the rerun, {degraded} for the degraded run")
+        found = compare_runs(folder / "a", folder / "b", min_seconds=args.min_seconds)
+        flagged = {(row.model, type(row).__name__) for row in found.regressions}
+    ok = same == 0 and degraded == 1 and flagged == EXPECTED
+    print("as expected: the rerun passes (0) and the degraded run is caught (1), its degraded "
+          "models and nothing else" if ok else
+          f"unexpected: exit statuses {same} for the rerun, {degraded} for the degraded run; "
+          f"flagged in the degraded run: {sorted(flagged)}")
     return 0 if ok else 1
 
 

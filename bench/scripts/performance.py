@@ -1,4 +1,4 @@
-"""Issue 8's performance targets, measured side by side in one process on this machine.
+"""The performance targets, measured side by side in one process on this machine.
 
 Every figure is repeated (``--repeats``, default 5) and quoted as its median with the min-max over
 the repeats. Where a target is a ratio, the two things compared are timed in alternation within
@@ -18,7 +18,7 @@ T2a
     1.5x one implicit ALS epoch (``fit_more(1)``) on the same thread count, for 1 and 2 threads.
     Also measured: the "off-the-shelf" checkpoint (implicit's own ``recommend`` for the evaluated
     users, N=5, no filtering, plus a dense NumPy MSE over the full score matrix, train and test),
-    which the issue puts at 3-4x an epoch.
+    expected at 3-4x an epoch when the targets were set.
 T2b
     p@5 with train exclusion over all users via ``topk`` + ``metrics.ranking_metrics``, 2 threads,
     at most 2 s.
@@ -601,7 +601,7 @@ def markdown_table(rows: list[dict]) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bench/scripts/performance.py",
-        description="Measure issue 8's performance targets side by side in one run, write "
+        description="Measure the performance targets side by side in one run, write "
                     "results/performance.json and print a Markdown table.",
         epilog="examples:\n"
                "  .venv/bin/python bench/scripts/performance.py                  # all targets, 5 repeats\n"

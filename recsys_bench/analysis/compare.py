@@ -9,12 +9,16 @@ setting and thread count:
   :func:`recsys_bench.eval.metrics.ranking_metrics` and the interval is the Student-t interval of the
   paired per-user differences (users of every split seed pooled); otherwise (AUC, MSE, coverage,
   or no raw files) it is the t-interval of the per-seed differences of the stored means;
-- fit time per epoch and recommend throughput, as ratios ``B / A`` of their medians over seeds.
+- fit time per epoch and recommend throughput, as ratios ``B / A`` of their medians over seeds,
+  raw and normalised by the ratio of the two runs' yardsticks (:mod:`recsys_bench.yardstick`:
+  how fast the machine was during each run).
 
 A quality metric regresses when its interval lies entirely on the worse side of 0 (and the change
-exceeds ``atol``); a time measure regresses when B is slower by more than ``threshold`` (a ratio)
-and by more than ``min_seconds`` of absolute time on the whole operation, so that millisecond
-jitter on tiny data is never a regression. A trial that finished in A but failed in B regresses
+exceeds ``atol``); a time measure regresses when B is slower, after normalisation, by more than
+``threshold`` (a ratio) and by more than ``min_seconds`` of absolute time on the whole operation,
+so that millisecond jitter on tiny data is never a regression. Runs from different machines, or
+whose yardstick moved more than ``max_spread`` within the run, get no timing verdict; runs without
+a yardstick are compared raw, with a note. A trial that finished in A but failed in B regresses
 too. ``CompareResult.regressed`` drives the exit status of ``recsys-bench compare``.
 """
 
@@ -29,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys_bench import yardstick
 from recsys_bench.errors import UserError
 from recsys_bench.eval import registry
 from recsys_bench.eval.stats import mean_ci
@@ -39,6 +44,7 @@ from recsys_bench.store.run_folder import RunFolder
 SETTING = ["dataset", "model", "params", "threads"]
 DEFAULT_THRESHOLD = 1.10
 DEFAULT_MIN_SECONDS = 0.05
+DEFAULT_MAX_SPREAD = yardstick.MAX_SPREAD
 
 
 @dataclass(frozen=True)
@@ -95,12 +101,18 @@ class TimeChange:
     a, b : float
         Medians over split seeds in run A and run B.
     ratio : float
-        ``b / a``.
+        ``b / a``, raw.
     slowdown_seconds : float
         Extra wall time B spent on the whole operation (the fit up to the final epoch, or one
         recommend pass over the evaluated users); negative when B was faster.
+    normalised_ratio, normalised_slowdown : float
+        The same with B's times divided by the yardstick ratio (B's throughput multiplied by
+        it); equal to the raw figures when a run has no yardstick, NaN when not comparable.
+    comparable : bool
+        False when the runs' timings cannot be compared (see ``CompareResult.timing``).
     regressed : bool
-        B slower than A by more than the threshold ratio and by more than ``min_seconds``.
+        B slower than A, normalised, by more than the threshold ratio and by more than
+        ``min_seconds``; never when not comparable.
     """
 
     dataset: str
@@ -112,6 +124,9 @@ class TimeChange:
     b: float
     ratio: float
     slowdown_seconds: float
+    normalised_ratio: float
+    normalised_slowdown: float
+    comparable: bool
     regressed: bool
 
 
@@ -146,6 +161,11 @@ class CompareResult:
         Smallest absolute slowdown that counts.
     confidence : float
         Coverage of the quality intervals.
+    timing : recsys_bench.yardstick.TimingBasis
+        Whether the timings compare, the yardstick ratio B / A they are normalised by, and why
+        not (or why raw).
+    yardsticks : tuple of str
+        One line per run on its yardstick (how busy the machine was), or why there is none.
     quality, time, status : tuple
         :class:`QualityChange`, :class:`TimeChange` and :class:`StatusChange` rows.
     """
@@ -156,6 +176,8 @@ class CompareResult:
     threshold: float
     min_seconds: float
     confidence: float
+    timing: yardstick.TimingBasis
+    yardsticks: tuple[str, str] = ("", "")
     quality: tuple[QualityChange, ...] = field(default_factory=tuple)
     time: tuple[TimeChange, ...] = field(default_factory=tuple)
     status: tuple[StatusChange, ...] = field(default_factory=tuple)
@@ -176,6 +198,7 @@ class CompareResult:
             "run_a": self.run_a, "run_b": self.run_b, "experiment": self.experiment,
             "threshold": self.threshold, "min_seconds": self.min_seconds,
             "confidence": self.confidence, "regressed": self.regressed,
+            "timing": asdict(self.timing), "yardsticks": list(self.yardsticks),
             "quality": [asdict(r) for r in self.quality],
             "time": [asdict(r) for r in self.time],
             "status": [asdict(r) for r in self.status],
@@ -198,14 +221,20 @@ class CompareResult:
                           q.metric, _num(q.a), _num(q.b), _signed(q.delta),
                           _interval(q.low, q.high), f"{q.n} {q.method}",
                           "REGRESSED" if q.regressed else ""] for q in self.quality])
-        lines += ["", f"Time: B / A (medians over seeds); slower than x{self.threshold:g} and "
-                      f"by more than {self.min_seconds:g} s is a regression"]
+        basis = self.timing
+        lines += ["", *basis.lines(*self.yardsticks)]
+        lines += ["", (f"Time: B / A (medians over seeds), raw and normalised; slower than "
+                       f"x{self.threshold:g} and by more than {self.min_seconds:g} s, "
+                       "normalised, is a regression")]
         lines += _table(["dataset", "model", "params", "thr", "measure", "A", "B", "B / A",
-                         "extra s", ""],
+                         "normalised", "extra s", ""],
                         [[t.dataset, t.model, _short(t.params), t.threads, t.measure, _num(t.a),
-                          _num(t.b), f"{t.ratio:.3f}" if math.isfinite(t.ratio) else "-",
-                          _signed(t.slowdown_seconds, "+.3f"), "REGRESSED" if t.regressed else ""]
-                         for t in self.time])
+                          _num(t.b), _ratio(t.ratio),
+                          _ratio(t.normalised_ratio) if basis.normalised else "-",
+                          _signed(t.normalised_slowdown if t.comparable else
+                                  t.slowdown_seconds, "+.3f"),
+                          "REGRESSED" if t.regressed else
+                          "" if t.comparable else "not comparable"] for t in self.time])
         if self.status:
             lines += ["", "Trials whose status differs"]
             lines += _table(["dataset", "model", "params", "thr", "seed", "A", "B", "error", ""],
@@ -222,7 +251,8 @@ class CompareResult:
 
 def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, *,
                  threshold: float = DEFAULT_THRESHOLD, min_seconds: float = DEFAULT_MIN_SECONDS,
-                 confidence: float = 0.95, atol: float = 1e-6) -> CompareResult:
+                 confidence: float = 0.95, atol: float = 1e-6,
+                 max_spread: float = DEFAULT_MAX_SPREAD) -> CompareResult:
     """Compare run B against run A (the baseline) and flag regressions beyond noise.
 
     Parameters
@@ -237,6 +267,9 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, *,
         Coverage of the intervals of the quality changes.
     atol : float
         Quality changes smaller than this never regress (float noise).
+    max_spread : float
+        Timings of a run whose slowest yardstick probe took more than this many times its
+        fastest are not compared (the machine's load changed too much within the run).
 
     Returns
     -------
@@ -255,8 +288,12 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, *,
         raise UserError(f"min_seconds must be >= 0, got {min_seconds!r}")
     if not 0 < confidence < 1:
         raise UserError(f"confidence must be in (0, 1), got {confidence!r}")
+    if not (isinstance(max_spread, (int, float)) and max_spread >= 1):
+        raise UserError(f"max_spread must be a ratio >= 1, got {max_spread!r}")
     run_a, run_b = Path(run_a), Path(run_b)
     experiment = _same_experiment(run_a, run_b)
+    sticks = [yardstick.run_yardstick(store.read_run_info(run)) for run in (run_a, run_b)]
+    basis = yardstick.timing_basis(*sticks, max_spread=max_spread)
     table_a, table_b = store.read_results(run_a), store.read_results(run_b)
     _same_splits(table_a, table_b, run_a, run_b)
 
@@ -284,11 +321,12 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, *,
             sub_b = rows_b[rows_b["subset"] == subset].set_index("trial_id").loc[ids]
             per_user = raw.differences(ids, seeds, subset, final, sub_a, key[0])
             quality += _quality_changes(key, subset, sub_a, sub_b, per_user, confidence, atol)
-        timing += _time_changes(key, rows_a, rows_b, threshold, min_seconds)
+        timing += _time_changes(key, rows_a, rows_b, threshold, min_seconds, basis)
     return CompareResult(run_a=str(run_a), run_b=str(run_b), experiment=experiment,
                          threshold=float(threshold), min_seconds=float(min_seconds),
-                         confidence=float(confidence), quality=tuple(quality), time=tuple(timing),
-                         status=tuple(status))
+                         confidence=float(confidence), timing=basis,
+                         yardsticks=tuple(s.summary() if s else "none recorded" for s in sticks),
+                         quality=tuple(quality), time=tuple(timing), status=tuple(status))
 
 
 # --------------------------------------------------------------------------- checks
@@ -412,8 +450,9 @@ def _quality_changes(key: tuple, subset: str, sub_a: pd.DataFrame, sub_b: pd.Dat
 
 
 def _time_changes(key: tuple, rows_a: pd.DataFrame, rows_b: pd.DataFrame, threshold: float,
-                  min_seconds: float) -> list[TimeChange]:
-    """Fit seconds per epoch and recommend throughput of one setting, B against A."""
+                  min_seconds: float, basis: yardstick.TimingBasis) -> list[TimeChange]:
+    """Fit seconds per epoch and recommend throughput of one setting, B against A, raw and
+    with B's times divided by the yardstick ratio; the verdict is the normalised one."""
     def per_trial(rows):
         first = rows.drop_duplicates("trial_id").set_index("trial_id").sort_index()
         epochs = first["epoch"].clip(lower=1).to_numpy(dtype=float)
@@ -433,10 +472,16 @@ def _time_changes(key: tuple, rows_a: pd.DataFrame, rows_b: pd.DataFrame, thresh
             continue
         ratio = med_b / med_a
         slowdown = _median(whole_b) - _median(whole_a)
-        slower = ratio > threshold if lower_better else ratio < 1 / threshold
+        scale = basis.ratio if lower_better else 1 / basis.ratio
+        normalised = ratio / scale
+        normalised_slowdown = _median(whole_b) / basis.ratio - _median(whole_a)
+        slower = normalised > threshold if lower_better else normalised < 1 / threshold
         out.append(TimeChange(*key, measure=measure, a=med_a, b=med_b, ratio=ratio,
-                              slowdown_seconds=slowdown,
-                              regressed=bool(slower and slowdown > min_seconds)))
+                              slowdown_seconds=slowdown, normalised_ratio=normalised,
+                              normalised_slowdown=normalised_slowdown,
+                              comparable=basis.comparable,
+                              regressed=bool(basis.comparable and slower
+                                             and normalised_slowdown > min_seconds)))
     return out
 
 
@@ -529,6 +574,10 @@ def _signed(value: float, spec: str = "+.4g") -> str:
     return "-" if not math.isfinite(value) else format(value, spec)
 
 
+def _ratio(value: float) -> str:
+    return f"{value:.3f}" if math.isfinite(value) else "-"
+
+
 def _interval(low: float, high: float) -> str:
     if not (math.isfinite(low) and math.isfinite(high)):
         return "-"
@@ -548,4 +597,4 @@ def _clean(value):
 
 
 __all__ = ["CompareResult", "QualityChange", "TimeChange", "StatusChange", "compare_runs",
-           "DEFAULT_THRESHOLD", "DEFAULT_MIN_SECONDS"]
+           "DEFAULT_THRESHOLD", "DEFAULT_MIN_SECONDS", "DEFAULT_MAX_SPREAD"]

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys_bench import yardstick
 from recsys_bench.analysis import plots
 from recsys_bench.analysis.document import Cell, Document, Table, render_html, render_markdown
 from recsys_bench.analysis.run_data import (
@@ -462,6 +463,10 @@ def _header(doc: Document, run_dir: Path, df: pd.DataFrame, config: dict, run: d
     if machine:
         facts.append(f"Machine: {machine.get('cpu', '?')}, {machine.get('cores', '?')} logical "
                      f"cores, Python {machine.get('python', '?')}.")
+    if run:
+        stick = yardstick.run_yardstick(run)
+        facts.append("Yardstick (how busy the machine was; a fixed probe, lower is faster): "
+                     + (f"{stick.summary()}." if stick else "none recorded."))
     git = run.get("git") or {}
     if git.get("commit"):
         dirty = " (with uncommitted changes)" if git.get("dirty") else ""

@@ -95,6 +95,7 @@ def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bo
         loaded or split, or the executor cannot be set up (see
         :func:`recsys_bench.experiment.executors.make`).
     """
+    from recsys_bench import yardstick
     from recsys_bench.experiment import executors
 
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
@@ -136,8 +137,9 @@ def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bo
         counts = {"planned": len(trials), "run": 0, "reused": len(trials) - len(todo)}
         results = _Results(run_dir, frames, order, quiet=quiet, total=len(trials),
                            desc=experiment.name, todo=len(todo))
+        probes = yardstick.Probes.start(session) if todo and pool.name != "dask" else None
         scheduler = Scheduler(pool, max_workers=session["workers"], on_done=results.done,
-                              on_lost=results.lost)
+                              on_lost=results.lost, probes=probes)
         start.trials_started()
         try:
             scheduler.run(_job(t, run_dir) for t in schedule_order(todo, trials))
@@ -162,6 +164,8 @@ def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bo
         restore_signals()
     try:
         pool.close()
+        if probes is not None:
+            probes.take("end")
         results.write_table()
         counts["run"] = results.finished
         statuses = _status_counts(results.frames, order)

@@ -57,12 +57,16 @@ class Scheduler:
     on_lost : callable
         ``on_lost(running, status, error)`` when the executor lost the job (``"failed"``) or it
         ran past its time (``"timeout"``, after the executor stopped it).
+    probes : recsys_bench.yardstick.Probes, optional
+        When a calibration probe is due between jobs, no new job starts until the running ones
+        end, so the probe measures the machine rather than the run's own jobs.
     """
 
     def __init__(self, pool: Executor, *, max_workers: int,
                  on_done: Callable[[Running, object], None],
-                 on_lost: Callable[[Running, str, str], None]):
+                 on_lost: Callable[[Running, str, str], None], probes=None):
         self.pool = pool
+        self.probes = probes
         self.max_workers = max_workers
         self.on_done = on_done
         self.on_lost = on_lost
@@ -86,7 +90,12 @@ class Scheduler:
         head: Job | None = None
         exhausted = False
         while True:
-            while True:
+            more = head is not None or not exhausted
+            probe = more and self.probes is not None and self.probes.due()
+            if probe and not self.running:
+                self.probes.take("between")
+                probe = False
+            while not probe:
                 if head is None and not exhausted and len(self.running) < self.max_workers:
                     head = next(jobs, None)
                     exhausted = head is None

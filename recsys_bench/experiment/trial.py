@@ -113,17 +113,22 @@ def train_curve(model, train, targets: list, *, item_features=None,
 
     The shared training loop of run and search trials. After each step
     ``on_checkpoint(model, epoch, cumulative_seconds)`` is called (it may raise to stop, as a
-    pruned search trial does). Returns ``(epoch, cumulative fit seconds, seconds per epoch)``
-    per checkpoint reached.
+    pruned search trial does). Returns ``(epoch, cumulative fit seconds, seconds per epoch,
+    cumulative fit CPU seconds)`` per checkpoint reached; the CPU time is this process's (all
+    its threads), NaN for a model whose fit runs elsewhere (``cpu_time_elsewhere``).
     """
     done, total, curve = 0, 0.0, []
+    cpu = math.nan if getattr(model, "cpu_time_elsewhere", False) else 0.0
+    clock = time.process_time()
     for seconds in fit_through(model, train, targets, item_features=item_features):
+        cpu += time.process_time() - clock
         total += seconds
         epoch = int(model.epochs_done) if model.supports_continue else 0
-        curve.append((epoch, total, seconds / max(1, epoch - done)))
+        curve.append((epoch, total, seconds / max(1, epoch - done), cpu))
         done = epoch
         if on_checkpoint is not None:
             on_checkpoint(model, epoch, total)
+        clock = time.process_time()
     return curve
 
 
@@ -200,6 +205,7 @@ def _measure(trial: Trial, run_dir: Path, cache: OrderedDict, started_at: str) -
 
     cumulative = np.array([[c[1] for c in cv] for cv in curves])
     per_epoch = np.array([[c[2] for c in cv] for cv in curves])
+    fit_cpu = np.array([[c[3] for c in cv] for cv in curves])
     rows = []
     for j, (epoch, eval_seconds, result) in enumerate(evaluations):
         for subset in trial.subsets:
@@ -210,6 +216,7 @@ def _measure(trial: Trial, run_dir: Path, cache: OrderedDict, started_at: str) -
                        fit_seconds_min=float(cumulative[:, j].min()),
                        fit_seconds_max=float(cumulative[:, j].max()),
                        epoch_seconds=float(np.median(per_epoch[:, j])),
+                       fit_cpu_seconds=float(np.median(fit_cpu[:, j])),
                        eval_seconds=eval_seconds, recommend_users_per_s=users_per_s,
                        peak_rss_mb=peak)
             for metric, column in metric_columns().items():

@@ -272,6 +272,8 @@ class SparkALS(FactorModel):
     }
     aliases: ClassVar[dict[str, str]] = {"epochs": "iterations"}
     capabilities: ClassVar[Capabilities] = Capabilities(factors=True, item_vectors=True)
+    # The fit runs in the JVM: this process's CPU time would miss it (no fit_cpu_seconds).
+    cpu_time_elsewhere: ClassVar[bool] = True
 
     def validate(self) -> None:
         check_als_params(self)

@@ -40,6 +40,7 @@ _AFTER_METRICS: dict[str, str] = {
     "fit_seconds": "float",
     "fit_seconds_min": "float",
     "fit_seconds_max": "float",
+    "fit_cpu_seconds": "float",
     "epoch_seconds": "float",
     "eval_seconds": "float",
     "recommend_users_per_s": "float",
