@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
               recsys-bench datasets stats sketchfab-synthetic --json
               recsys-bench run configs/default.toml --out results/default
               recsys-bench report results/default
+              recsys-bench board results/default results/sketchfab-wrmf-grid --out site
             """))
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -128,6 +129,32 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--min-seconds", type=float, default=0.05,
                          help="smallest absolute slowdown per epoch that counts (default: 0.05)")
     compare.add_argument("--json", action="store_true", help="print JSON")
+    compare.add_argument("--board", metavar="DIR",
+                         help="where to write the comparison's board (default: "
+                              "RUN_B/compare-board; 'none' writes none)")
+
+    board = commands.add_parser(
+        "board", formatter_class=_formatter,
+        help="an interactive results board (static site) of one or more result folders",
+        description="Write a static, offline site (index.html and the vendored chart library) "
+                    "exploring result folders: leaderboard, quality vs fit time, learning "
+                    "curves, grid heatmaps, per-user metrics, scaling, runs side by side and "
+                    "asv history. Built from stored results only; open index.html in a browser.",
+        epilog=textwrap.dedent("""\
+            examples:
+              recsys-bench board results/sketchfab-wrmf-grid --out site/grid
+              recsys-bench board runs/main runs/branch --out site/main-vs-branch
+              recsys-bench board results/default --out site --asv .asv/results
+              recsys-bench board results/default --out results/default/board \\
+                  --lib-dir results/board-lib
+            """))
+    board.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                       help="result folders; the first is the baseline when comparing")
+    board.add_argument("--out", required=True, metavar="DIR", help="site folder to write")
+    board.add_argument("--asv", metavar="DIR", help="an asv results folder (.asv/results)")
+    board.add_argument("--lib-dir", metavar="DIR",
+                       help="write the chart library here and link to it, so boards share one "
+                            "copy (default: next to index.html)")
 
     search = commands.add_parser(
         "search", formatter_class=_formatter,
@@ -274,7 +301,18 @@ def main(argv: list[str] | None = None) -> int:
             result = compare_runs(args.run_a, args.run_b, threshold=args.threshold,
                                   min_seconds=args.min_seconds)
             print(result.to_json() if args.json else result.to_text())
+            if args.board != "none":
+                from recsys_bench.analysis.board import write_board
+
+                out = args.board or f"{args.run_b}/compare-board"
+                page = write_board([args.run_a, args.run_b], out, comparisons=[result])
+                print(f"comparison chart: {page}", file=sys.stderr)
             return 1 if result.regressed else 0
+        if args.command == "board":
+            from recsys_bench.analysis.board import write_board
+
+            print(write_board(args.run_dirs, args.out, asv_dir=args.asv, lib_dir=args.lib_dir))
+            return 0
     except UserError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2

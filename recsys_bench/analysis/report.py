@@ -836,7 +836,7 @@ def render_html(doc: Document, title: str) -> str:
 # --------------------------------------------------------------------------- entry point
 
 def write_report(run_dir) -> Path:
-    """Write ``report.md``, ``report.html`` and ``figures/*.png`` of a run folder.
+    """Write ``report.md``, ``report.html``, ``figures/*.png`` and ``board/`` of a run folder.
 
     Reads only what the run stored; figures whose data is absent are skipped with a note in the
     report. Safe to call while the run is still writing results.
@@ -883,4 +883,8 @@ def write_report(run_dir) -> Path:
     md_path = run_dir / "report.md"
     atomic_write_text(md_path, render_markdown(doc, run_dir))
     atomic_write_text(run_dir / "report.html", render_html(doc, title))
+    if not ok.empty:
+        from recsys_bench.analysis.board import write_board
+
+        write_board([run_dir], run_dir / "board")
     return md_path
