@@ -36,6 +36,9 @@ function note(text, cls = "empty-note") { return `<div class="${cls}">${esc(text
 function colorOf(key, keys) { return COLORS[keys.indexOf(key) % COLORS.length]; }
 function unique(values) { return [...new Set(values)]; }
 function plot(el, traces, layout) {
+  for (const [key, axis] of Object.entries(layout)) {
+    if (/^[xy]axis/.test(key) && typeof axis.title === "string") axis.title = { text: axis.title };
+  }
   return Plotly.newPlot(el, traces, Object.assign({ margin: { t: 40, r: 20, b: 50, l: 60 },
     hovermode: "closest", legend: { font: { size: 10 } } }, layout), CONFIG);
 }
@@ -366,8 +369,7 @@ function users(el) {
 function scaling(el) {
   const ds = $("dataset").value;
   const threads = D.threads.filter((t) => t.dataset === ds);
-  el.innerHTML = '<div class="row-charts"><div class="chart" id="sc-threads"></div>' +
-    '<div class="chart" id="sc-sizes"></div></div>';
+  el.innerHTML = '<div class="chart" id="sc-threads"></div><div class="chart" id="sc-sizes"></div>';
   if (!threads.length) {
     $("sc-threads").outerHTML = note(`No setting on ${ds} was run at more than one thread count.`);
   } else {
@@ -381,27 +383,34 @@ function scaling(el) {
       y: [1, maxT / base], line: { color: "#999", dash: "dash" }, hoverinfo: "skip" });
     plot("sc-threads", traces, { title: { text: `${ds}: speedup of a fit epoch vs threads`,
       font: { size: 13 } }, height: 420, xaxis: { title: "threads", dtick: 1 },
-    yaxis: { title: `speedup vs ${base} thread(s)` }, legend: { orientation: "h", y: -0.3 } });
+    yaxis: { title: `speedup vs ${base} thread(s)` }, legend: { font: { size: 9 } } });
   }
-  if (!D.sizes.length) {
-    $("sc-sizes").outerHTML = note("No setting was run on two or more data sizes.");
+  const model = $("f-model").value, nthreads = $("f-threads").value;
+  const words = $("f-param").value.toLowerCase().split(/[\s,]+/).filter(Boolean);
+  const sizes = D.sizes.filter((t) => (model === "" || t.model === model) && (nthreads === "" ||
+    String(t.threads) === nthreads) && words.every((w) => t.params.toLowerCase()
+    .replace(/ /g, "").includes(w)));
+  if (!sizes.length) {
+    $("sc-sizes").outerHTML = note(D.sizes.length ? "No setting run on two or more data sizes " +
+      "matches the filters." : "No setting was run on two or more data sizes.");
     return;
   }
   const traces = [];
-  D.sizes.forEach((t, i) => {
+  sizes.forEach((t, i) => {
     const color = COLORS[i % COLORS.length];
-    const name = `${t.model}, ${t.threads} thr (${t.params})`;
-    traces.push({ type: "scatter", mode: "markers", name, x: t.likes, y: t.sec,
+    const name = `${t.model}, ${t.threads} thr (${t.params}): slope ${fmt(t.slope, 3)}`;
+    traces.push({ type: "scatter", mode: "markers", name, x: t.likes, y: t.sec, legendgroup: i,
       marker: { color, size: 8 }, hovertemplate: `${esc(name)}<br>%{x:,} likes: %{y:.3g} ` +
         "s/epoch<extra></extra>" });
     const lo = Math.min(...t.likes), hi = Math.max(...t.likes);
-    traces.push({ type: "scatter", mode: "lines", name: `fit: slope ${fmt(t.slope, 3)}`,
+    traces.push({ type: "scatter", mode: "lines", name: "fit", legendgroup: i, showlegend: false,
       x: [lo, hi], y: [lo, hi].map((x) => Math.exp(t.intercept) * Math.pow(x, t.slope)),
       line: { color, dash: "dot" }, hoverinfo: "skip" });
   });
-  plot("sc-sizes", traces, { title: { text: "Fit time per epoch vs data size (log-log; slope " +
-    "1 = linear)", font: { size: 13 } }, height: 420, xaxis: { type: "log", title: "likes" },
-  yaxis: { type: "log", title: "fit seconds per epoch" }, legend: { orientation: "h", y: -0.3 } });
+  plot("sc-sizes", traces, { title: { text: "Fit time per epoch vs data size (log-log; dotted: " +
+    "fitted power law, slope 1 = linear)", font: { size: 13 } }, height: 460,
+  xaxis: { type: "log", title: "likes" }, yaxis: { type: "log", title: "fit seconds per epoch" },
+  legend: { font: { size: 9 } } });
 }
 
 // ------------------------------------------------------------------ runs side by side
@@ -456,6 +465,7 @@ function runsView(el) {
   });
   plot("rn-chart", traces, { title: { text: `${D.metrics[m].label} per run (× marks a ` +
     "regression or a not comparable row)", font: { size: 13 } }, height: 460,
+  scattermode: "group",
   xaxis: { tickangle: 30, tickfont: { size: 9 }, automargin: true } });
 }
 
