@@ -225,7 +225,8 @@ function curves(el) {
   const auto = !picked.length;
   if (auto) picked = sortRows(filtered()).filter((s) => have.has(s.i)).slice(0, 3)
     .map((s) => s.i);
-  const chips = picked.map((i) => `<span class="chip">${esc(label(S[i]))} <button data-i="${i}"` +
+  const chips = picked.map((i, n) => `<span class="chip" style="border-left: 6px solid ` +
+    `${COLORS[n % COLORS.length]}">${esc(label(S[i]))} <button data-i="${i}"` +
     ` title="remove">×</button></span>`).join("");
   el.innerHTML = `<p class="note">${auto ? "No setting picked: the three best shown. " : ""}` +
     "Pick settings in the leaderboard or the quality vs time chart. Solid: test, dashed: " +
