@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,7 @@ from recsys_bench.store import table as store
 from test_report import _build_run, _no_figure
 
 ALS8 = ("toy", "implicit-als", {"factors": 8}, 1)
+GRID = Path(__file__).resolve().parents[1] / "results" / "sketchfab-wrmf-grid"
 
 
 def _find(data: dict, dataset: str, model: str, params: dict, threads: int, run: int = 0):
@@ -204,3 +206,12 @@ def test_report_writes_a_board(tmp_path, runs, monkeypatch):
     shutil.copytree(runs[0] / "a", run)
     report.write_report(run)
     assert _page_data(run / "board" / "index.html")["settings"]
+
+
+@pytest.mark.skipif(not (GRID / "results.csv").exists(), reason="the committed grid run is absent")
+def test_the_grid_page_stays_within_its_size_budget(tmp_path):
+    page = board.write_board([GRID], tmp_path / "grid")
+    data = _page_data(page)
+    assert len(data["settings"]) == 180
+    assert {len(c["epoch"]) for c in data["curves"]} == {19}
+    assert page.stat().st_size < 1_000_000  # docs/board.md: under 1 MB for the 180x19 grid

@@ -60,7 +60,7 @@ def _asv_results(folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def sites(tmp_path_factory):
-    """A board of three fake runs (one degraded, one re-split) with asv history."""
+    """A board of three fake runs (one degraded, one re-split and in progress), asv history."""
     root = tmp_path_factory.mktemp("board-browser")
     _build_run(root / "a")
     shutil.copytree(root / "a", root / "worse", ignore=shutil.ignore_patterns("raw"))
@@ -72,6 +72,8 @@ def sites(tmp_path_factory):
     table = store.read_results(root / "resplit")
     table.loc[table["dataset"] == "toy", "split_fingerprint"] = "0" * 64
     store.write_table(table, root / "resplit")
+    info = store.read_run_info(root / "resplit")
+    store.atomic_write_json(root / "resplit" / "run.json", {**info, "status": "running"})
     page = board.write_board([root / "a", root / "worse", root / "resplit"], root / "site",
                              asv_dir=_asv_results(root / "asv"))
     return root, page
@@ -122,6 +124,9 @@ def test_every_view_renders_without_errors(browser, sites, tmp_path):
     text = page.inner_text("#view-runs")
     assert "REGRESSED precision_at_k (worse)" in text
     assert "not comparable (resplit: other splits)" in text
+    assert "resplit: experiment fake-grid" in page.inner_text("#runs")
+    assert page.locator("#runs .warn").all_inner_texts() == [
+        "run still in progress: numbers are partial"]
     assert errors == []
     page.close()
 

@@ -3,8 +3,9 @@
 ``write_board(run_dirs, out)`` reads what the runs stored (the result table, ``run.json``,
 ``config.toml``, ``raw/*.npz`` and ``splits/*.npz`` where present), never trains, and writes
 ``out/index.html`` plus the chart library (plotly.js's cartesian bundle, vendored as package
-data) next to it or in a shared folder. The page is built by :mod:`recsys_bench.analysis.board_page`; the
-views' data are computed here and in :mod:`recsys_bench.analysis.board_parts`.
+data) next to it or in a shared folder. The page is built by
+:mod:`recsys_bench.analysis.board_page`; the views' data are computed here and in
+:mod:`recsys_bench.analysis.board_parts`.
 
 Conventions are the report's (:mod:`recsys_bench.analysis.report`), whose helpers compute them,
 so a board and a report of the same run never disagree:
@@ -25,7 +26,6 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import json
-import math
 import os
 import re
 import warnings
@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_bench.analysis import board_parts
+from recsys_bench.analysis.board_parts import rounded as _num
 from recsys_bench.analysis import report as rep
 from recsys_bench.errors import UserError
 from recsys_bench.eval.stats import paired_test
@@ -125,13 +126,13 @@ def _unique_names(paths: list[Path]) -> list[str]:
 
 # --------------------------------------------------------------------------- leaderboard
 
-def _settings(run: Run, run_index: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(settings at their best epoch with metric means and intervals, quality rows)."""
-    ok = run.table[run.table["status"] == "ok"]
-    quality = rep._quality_rows(ok)
+def _settings(run: Run, run_index: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(settings at their best epoch with metric means and intervals, their test rows at that
+    epoch, the quality rows of the run)."""
+    quality = rep._quality_rows(run.table[run.table["status"] == "ok"])
     settings = rep._settings(quality)
     if settings.empty:
-        return settings, quality
+        return settings, quality.iloc[:0], quality
     test = quality[quality["subset"] == "test"]
     at_best = test.merge(settings[rep.SETTING + ["best_epoch"]], left_on=rep.SETTING + ["epoch"],
                          right_on=rep.SETTING + ["best_epoch"])
@@ -144,7 +145,7 @@ def _settings(run: Run, run_index: int) -> tuple[pd.DataFrame, pd.DataFrame]:
               .agg(lambda s: ",".join(sorted(set(s) - {""}))).rename("fingerprints"))
     settings = settings.merge(prints.reset_index(), on=rep.SETTING, how="left")
     settings.insert(0, "run", run_index)
-    return settings, at_best
+    return settings, at_best, quality
 
 
 def _significance(settings: pd.DataFrame, at_best: pd.DataFrame) -> dict[str, list]:
@@ -246,11 +247,10 @@ def board_data(run_dirs: list, *, asv_dir: str | os.PathLike | None = None,
     runs = [load_run(p, name) for p, name in zip(paths, _unique_names(paths))]
     frames, curves, sig = [], [], {m: [] for m in METRICS}
     for i, run in enumerate(runs):
-        settings, at_best = _settings(run, i)
+        settings, at_best, quality = _settings(run, i)
         if settings.empty:
             continue
         offset = sum(len(f) for f in frames)
-        quality = rep._quality_rows(run.table[run.table["status"] == "ok"])
         curves += _curves(quality, settings, offset)
         run_sig = _significance(settings, at_best)
         _user_significance(run, settings, quality, run_sig)
@@ -319,17 +319,6 @@ def _settings_records(settings: pd.DataFrame, sig: dict, metrics: dict) -> list[
             record[f"{metric}:sig"] = sig[metric][i]
         records.append(record)
     return records
-
-
-def _num(x, digits: int = 5):
-    """A float rounded to ``digits`` significant digits for the page, None when not finite."""
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return None
-    if not math.isfinite(x):
-        return None
-    return float(f"{x:.{digits}g}")
 
 
 def _nums(values) -> list:

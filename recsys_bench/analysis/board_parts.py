@@ -22,7 +22,8 @@ from recsys_bench.errors import UserError
 SETTING = ["dataset", "model", "params", "threads"]
 
 
-def _num(x, digits: int = 5):
+def rounded(x, digits: int = 5):
+    """A float rounded to ``digits`` significant digits for the page, None when not finite."""
     try:
         x = float(x)
     except (TypeError, ValueError):
@@ -66,14 +67,16 @@ def user_distributions(runs: list) -> list[dict]:
                 levels, counts = np.unique(np.round(values, 6), return_counts=True)
                 models.append({"model": row["model"], "params": rep._params_text(row["params"]),
                                "epoch": int(row["best_epoch"]), "n": int(values.size),
-                               "mean": _num(values.mean()), "values": [_num(v) for v in levels],
+                               "mean": rounded(values.mean()),
+                               "values": [rounded(v) for v in levels],
                                "counts": counts.astype(int).tolist()})
             entry = {"run": run.name, "dataset": dataset, "k": int(best["k"].iloc[0]),
                      "models": models}
             if missing:
                 entry["missing"] = missing
             if not models:
-                entry["message"] = f"{run.name} / {dataset}: no per-user data ({'; '.join(missing)})"
+                entry["message"] = (f"{run.name} / {dataset}: no per-user data "
+                                    f"({'; '.join(missing)})")
             out.append(entry)
     return out
 
@@ -106,8 +109,8 @@ def thread_scaling(runs: list) -> list[dict]:
                         "params": rep._params_text(params),
                         "base": int(g["base_threads"].iloc[0]),
                         "threads": g["threads"].astype(int).tolist(),
-                        "s_per_epoch": [_num(v) for v in g["s_per_epoch"]],
-                        "speedup": [_num(v) for v in g["speedup"]]})
+                        "s_per_epoch": [rounded(v) for v in g["s_per_epoch"]],
+                        "speedup": [rounded(v) for v in g["speedup"]]})
     return out
 
 
@@ -131,8 +134,8 @@ def size_scaling(runs: list) -> list[dict]:
             slope, intercept = np.polyfit(np.log(x[keep]), np.log(y[keep]), 1)
             out.append({"run": run.name, "model": model, "params": rep._params_text(params),
                         "threads": int(threads), "likes": [int(v) for v in x],
-                        "sec": [_num(v) for v in y], "slope": _num(slope, 4),
-                        "intercept": _num(intercept, 6)})
+                        "sec": [rounded(v) for v in y], "slope": rounded(slope, 4),
+                        "intercept": rounded(intercept, 6)})
     return out
 
 
@@ -192,12 +195,12 @@ def _verdicts(results: dict) -> dict:
                 continue
             entry = out.setdefault((i, q.dataset, q.model, q.params, q.threads),
                                    {"quality": {}, "time": {}})
-            entry["quality"][q.metric] = [_num(q.delta), _num(q.low), _num(q.high),
+            entry["quality"][q.metric] = [rounded(q.delta), rounded(q.low), rounded(q.high),
                                           q.method, bool(q.regressed)]
         for t in result.time:
             entry = out.setdefault((i, t.dataset, t.model, t.params, t.threads),
                                    {"quality": {}, "time": {}})
-            entry["time"][t.measure] = [_num(t.ratio), bool(t.regressed)]
+            entry["time"][t.measure] = [rounded(t.ratio), bool(t.regressed)]
     return out
 
 
@@ -231,7 +234,7 @@ def asv_history(results_dir: str | os.PathLike) -> dict:
                     continue
                 name = f"{key}({label})" if label else key
                 series.setdefault((name, machine), []).append(
-                    [date, result.commit_hash[:8], _num(value)])
+                    [date, result.commit_hash[:8], rounded(value)])
     if not series:
         raise UserError("no asv results here (expected <machine>/machine.json and result files)",
                         path=folder)

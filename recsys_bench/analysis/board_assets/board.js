@@ -25,9 +25,10 @@ function paramsText(p) {
 }
 S.forEach((s, i) => { s.i = i; s.ptext = paramsText(s.params); });
 function runName(i) { return D.runs[i].name; }
+function runPrefix(name) { return D.runs.length > 1 ? `[${name}] ` : ""; }
 function label(s) {
-  const run = D.runs.length > 1 ? `[${runName(s.run)}] ` : "";
-  return `${run}${s.model} (${s.ptext})${s.threads > 1 ? `, ${s.threads} thr` : ""}`;
+  const threads = s.threads > 1 ? `, ${s.threads} thr` : "";
+  return `${runPrefix(runName(s.run))}${s.model} (${s.ptext})${threads}`;
 }
 function metric() { return $("metric").value; }
 function direction() { return D.metrics[metric()].direction; }
@@ -309,7 +310,8 @@ function drawPanels(rows) {
   const xs = order(px), ys = order(py), facets = pf ? order(pf) : [null];
   const others = variedParams(rows, $("hm-model").value).filter((p) => ![px, py, pf].includes(p));
   $("hm-note").textContent = `${D.metrics[m].label} at each setting's best epoch` +
-    (others.length ? `; each cell shows the best over ${others.join(", ")} (hover for which)` : "") +
+    (others.length ? `; each cell shows the best over ${others.join(", ")} (hover for which)` :
+      "") +
     (px === py ? " (x and y are the same parameter)" : "");
   const values = rows.map((s) => value(s)).filter((v) => v !== null);
   const [zmin, zmax] = [Math.min(...values), Math.max(...values)];
@@ -356,7 +358,7 @@ function users(el) {
     const traces = u.models.map((m) => {
       const total = m.counts.reduce((a, b) => a + b, 0);
       return { type: "bar", name: `${m.model} (mean ${fmt(m.mean, 3)}, ${m.n} users)`,
-        x: m.values, y: m.counts.map((c) => c / total), text: m.params,
+        x: m.values, y: m.counts.map((c) => c / total), text: m.params, textposition: "none",
         hovertemplate: `${esc(m.model)}: %{text}<br>precision %{x}: %{y:.1%} of users` +
           "<extra></extra>" };
     });
@@ -377,7 +379,8 @@ function scaling(el) {
     const maxT = Math.max(...threads.flatMap((t) => t.threads));
     const base = Math.min(...threads.map((t) => t.base));
     const traces = threads.map((t, i) => ({ type: "scatter", mode: "lines+markers",
-      name: `${t.model} (${t.params})`, x: t.threads, y: t.speedup, customdata: t.s_per_epoch,
+      name: `${runPrefix(t.run)}${t.model} (${t.params})`, x: t.threads, y: t.speedup,
+      customdata: t.s_per_epoch,
       line: { color: COLORS[i % COLORS.length] },
       hovertemplate: "%{x} threads: ×%{y:.2f} (%{customdata:.3g} s/epoch)<extra></extra>" }));
     traces.push({ type: "scatter", mode: "lines", name: "ideal", x: [base, maxT],
@@ -399,7 +402,8 @@ function scaling(el) {
   const traces = [];
   sizes.forEach((t, i) => {
     const color = COLORS[i % COLORS.length];
-    const name = `${t.model}, ${t.threads} thr (${t.params}): slope ${fmt(t.slope, 3)}`;
+    const name = `${runPrefix(t.run)}${t.model}, ${t.threads} thr (${t.params}): slope ` +
+      fmt(t.slope, 3);
     traces.push({ type: "scatter", mode: "markers", name, x: t.likes, y: t.sec, legendgroup: i,
       marker: { color, size: 8 }, hovertemplate: `${esc(name)}<br>%{x:,} likes: %{y:.3g} ` +
         "s/epoch<extra></extra>" });
@@ -422,11 +426,15 @@ function runsView(el) {
   const rows = C.rows.filter((r) => r.dataset === $("dataset").value && Object.values(r.s)
     .some((i) => shown.has(i)));
   const verdict = Object.entries(C.regressed).map(([name, bad]) => `${esc(name)} vs ` +
-    `${esc(C.baseline)}: ${bad ? '<span class="bad">regressions flagged</span>' : "no regression"}`);
+    `${esc(C.baseline)}: ${bad ? '<span class="bad">regressions flagged</span>' :
+      "no regression"}`);
   let html = `<p class="note">Baseline: <b>${esc(C.baseline)}</b>. Δ and its interval are ` +
     "recsys-bench compare's (final epoch, test); REGRESSED as compare flags it. " +
     `${verdict.join("; ")}</p>` + C.notes.map((n) => note(n, "note warn")).join("");
-  if (!rows.length) { el.innerHTML = html + note("No setting of this data set is in two runs."); return; }
+  if (!rows.length) {
+    el.innerHTML = html + note("No setting of this data set is in two runs.");
+    return;
+  }
   const runs = D.runs.map((r, i) => i);
   const head = ["model", "params", "threads", ...runs.map((i) => `${runName(i)} ` +
     D.metrics[m].label), ...runs.slice(1).map((i) => `Δ ${runName(i)}`), "marks"];
@@ -454,7 +462,8 @@ function runsView(el) {
     `<table id="rn-table"><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join("")}</tr>` +
     `</thead><tbody>${body.join("")}</tbody></table></div>`;
   const top = rows.slice(0, 40);
-  const names = top.map((r) => `${r.model} (${r.params})${r.threads > 1 ? `, ${r.threads} thr` : ""}`);
+  const names = top.map((r) => `${r.model} (${r.params})` +
+    (r.threads > 1 ? `, ${r.threads} thr` : ""));
   const traces = runs.map((i) => {
     const bad = top.map((r) => Boolean(r.verdicts[i] && Object.values(r.verdicts[i].quality)
       .some((x) => x[4])) || r.not_comparable.includes(i));
@@ -489,7 +498,8 @@ function asv(el) {
     x: s.points.map((p) => p[0]), y: s.points.map((p) => p[2]), text: s.points.map((p) => p[1]),
     hovertemplate: "commit %{text}<br>%{x}<br>%{y:.4g} " + esc(s.unit) + "<extra></extra>" })),
   { title: { text: $("asv-bench").value, font: { size: 13 } }, height: 440,
-    xaxis: { title: "commit date" }, yaxis: { title: mine[0].unit || "value", rangemode: "tozero" } });
+    xaxis: { title: "commit date" },
+    yaxis: { title: mine[0].unit || "value", rangemode: "tozero" } });
 }
 
 const VIEWS = { leaderboard, tradeoff, curves, heatmap, users, scaling, runs: runsView, asv };
