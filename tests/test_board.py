@@ -40,6 +40,22 @@ def _page_data(page) -> dict:
     return json.loads(found.group(1).replace("<\\/", "</"))
 
 
+def _asv_results(folder: Path) -> Path:
+    """An asv results folder with one benchmark measured at three commits on one machine."""
+    machine = folder / "ci"
+    machine.mkdir(parents=True)
+    (machine / "machine.json").write_text(json.dumps({"machine": "ci", "version": 1}))
+    for i, seconds in enumerate((0.50, 0.45, 0.60)):
+        commit = str(i + 1) * 40
+        (machine / f"{commit[:8]}-env.json").write_text(json.dumps({
+            "version": 2, "commit_hash": commit, "env_name": "env", "python": "3.11",
+            "date": 1_700_000_000_000 + i * 86_400_000, "requirements": {},
+            "params": {"machine": "ci", "python": "3.11"},
+            "result_columns": ["result", "params"],
+            "results": {"bench_fit.time_fit": [[seconds], []]}}))
+    return folder
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """A run, an identical copy, one with implicit-als factors=8 worse by 0.2, one re-split."""
@@ -215,3 +231,19 @@ def test_the_grid_page_stays_within_its_size_budget(tmp_path):
     assert len(data["settings"]) == 180
     assert {len(c["epoch"]) for c in data["curves"]} == {19}
     assert page.stat().st_size < 1_000_000  # docs/board.md: under 1 MB for the 180x19 grid
+
+
+def test_asv_history_and_its_bad_folders(tmp_path):
+    from recsys_bench.analysis.board_parts import asv_history
+
+    history = asv_history(_asv_results(tmp_path / "asv"))
+    (series,) = history["series"]
+    assert (series["name"], series["machine"]) == ("bench_fit.time_fit", "ci")
+    assert [p[2] for p in series["points"]] == [0.5, 0.45, 0.6]
+    assert [p[1] for p in series["points"]] == ["11111111", "22222222", "33333333"]
+    assert series["points"][0][0].startswith("2023-11-14")
+    with pytest.raises(UserError, match="no such asv results folder"):
+        asv_history(tmp_path / "absent")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no asv results here"):
+        asv_history(tmp_path / "empty")

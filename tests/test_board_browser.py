@@ -7,7 +7,6 @@ test's temporary folder, or to ``$RECSYS_BENCH_SCREENSHOTS`` when set.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 
 from recsys_bench.analysis import board
 from recsys_bench.store import table as store
+from test_board import _asv_results
 from test_report import _build_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -40,22 +40,6 @@ CHARTS = """(view) => {
   }).map((gd) => gd.id || '(no id)');
   return { charts: charts.length, blank, notes: el.querySelectorAll('.empty-note').length };
 }"""
-
-
-def _asv_results(folder: Path) -> Path:
-    """An asv results folder with one benchmark measured at three commits on one machine."""
-    machine = folder / "ci"
-    machine.mkdir(parents=True)
-    (machine / "machine.json").write_text(json.dumps({"machine": "ci", "version": 1}))
-    for i, seconds in enumerate((0.50, 0.45, 0.60)):
-        commit = f"{i + 1:040x}"
-        (machine / f"{commit[:8]}-env.json").write_text(json.dumps({
-            "version": 2, "commit_hash": commit, "env_name": "env", "python": "3.11",
-            "date": 1_700_000_000_000 + i * 86_400_000, "requirements": {},
-            "params": {"machine": "ci", "python": "3.11"},
-            "result_columns": ["result", "params"],
-            "results": {"bench_fit.time_fit": [[seconds], []]}}))
-    return folder
 
 
 @pytest.fixture(scope="module")
