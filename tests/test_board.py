@@ -247,3 +247,10 @@ def test_asv_history_and_its_bad_folders(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="no asv results here"):
         asv_history(tmp_path / "empty")
+
+
+def test_run_names_are_unique_and_short(tmp_path):
+    names = board._unique_names
+    assert names([tmp_path / "x" / "run", tmp_path / "y" / "run"]) == ["x/run", "y/run"]
+    assert names([tmp_path / "run", tmp_path / "run"]) == ["run #1", "run #2"]
+    assert names([tmp_path / "a", tmp_path / "b"]) == ["a", "b"]

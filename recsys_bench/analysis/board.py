@@ -115,13 +115,14 @@ def load_run(path: str | os.PathLike, name: str | None = None) -> Run:
 
 
 def _unique_names(paths: list[Path]) -> list[str]:
-    """Folder names, with their parents prepended where two would be equal."""
-    names = [p.resolve().name for p in paths]
-    for depth in range(2, 6):
+    """Folder names; with up to two parents where names clash, numbered where paths do."""
+    resolved = [p.resolve() for p in paths]
+    for depth in range(1, 4):
+        names = ["/".join(p.parts[-depth:]).lstrip("/") for p in resolved]
         if len(set(names)) == len(names):
-            break
-        names = ["/".join(p.resolve().parts[-depth:]) for p in paths]
-    return [n if names.count(n) == 1 else f"{n} #{i + 1}" for i, n in enumerate(names)]
+            return names
+    names = [p.name for p in resolved]
+    return [f"{n} #{i + 1}" if names.count(n) > 1 else n for i, n in enumerate(names)]
 
 
 # --------------------------------------------------------------------------- leaderboard
