@@ -120,7 +120,8 @@ def _parser() -> argparse.ArgumentParser:
     compare = commands.add_parser(
         "compare", formatter_class=_formatter, help="compare two result folders of one experiment",
         description="Quality (with 95%% intervals), fit and recommend time of RUN_B against RUN_A "
-                    "(same experiment, same splits); exit status 1 when anything regressed.",
+                    "(same experiment, same splits); exit status 1 when anything regressed. "
+                    "Also writes the two runs side by side as a results board (charts).",
         epilog="example:\n  recsys-bench compare runs/main runs/branch --threshold 1.2\n")
     compare.add_argument("run_a", metavar="RUN_A", help="the baseline result folder")
     compare.add_argument("run_b", metavar="RUN_B", help="the result folder to check")
@@ -154,7 +155,8 @@ def _parser() -> argparse.ArgumentParser:
     board.add_argument("--asv", metavar="DIR", help="an asv results folder (.asv/results)")
     board.add_argument("--lib-dir", metavar="DIR",
                        help="write the chart library here and link to it, so boards share one "
-                            "copy (default: next to index.html)")
+                            "copy (default: the copy an existing index.html in --out links to, "
+                            "else next to index.html)")
 
     search = commands.add_parser(
         "search", formatter_class=_formatter,
