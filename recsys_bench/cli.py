@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
               recsys-bench models list
               recsys-bench run configs/default.toml --out results/default
               recsys-bench report results/default
+              recsys-bench board results/default results/sketchfab-wrmf-grid --out site
             """))
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -163,7 +164,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Quality (with 95%% intervals), fit and recommend time of RUN_B against RUN_A "
                     "(same experiment, same splits); times raw and normalised by the runs' "
                     "yardsticks (the machine's speed during each run), the verdict on the "
-                    "normalised ones; exit status 1 when anything regressed.",
+                    "normalised ones; exit status 1 when anything regressed. Also writes the "
+                    "two runs side by side as a results board (charts).",
         epilog="example:\n  recsys-bench compare runs/main runs/branch --threshold 1.2\n")
     compare.add_argument("run_a", metavar="RUN_A", help="the baseline result folder")
     compare.add_argument("run_b", metavar="RUN_B", help="the result folder to check")
@@ -176,6 +178,33 @@ def _parser() -> argparse.ArgumentParser:
                          help="no timing verdict for a run whose slowest yardstick probe took "
                               "more than this many times its fastest (default: 2.0)")
     compare.add_argument("--json", action="store_true", help="print JSON")
+    compare.add_argument("--board", metavar="DIR",
+                         help="where to write the comparison's board (default: "
+                              "RUN_B/compare-board; 'none' writes none)")
+
+    board = commands.add_parser(
+        "board", formatter_class=_formatter,
+        help="an interactive results board (static site) of one or more result folders",
+        description="Write a static, offline site (index.html and the vendored chart library) "
+                    "exploring result folders: leaderboard, quality vs fit time, learning "
+                    "curves, grid heatmaps, per-user metrics, scaling, runs side by side and "
+                    "asv history. Built from stored results only; open index.html in a browser.",
+        epilog=textwrap.dedent("""\
+            examples:
+              recsys-bench board results/sketchfab-wrmf-grid --out site/grid
+              recsys-bench board runs/main runs/branch --out site/main-vs-branch
+              recsys-bench board results/default --out site --asv .asv/results
+              recsys-bench board results/default --out results/default/board \\
+                  --lib-dir results/board-lib
+            """))
+    board.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                       help="result folders; the first is the baseline when comparing")
+    board.add_argument("--out", required=True, metavar="DIR", help="site folder to write")
+    board.add_argument("--asv", metavar="DIR", help="an asv results folder (.asv/results)")
+    board.add_argument("--lib-dir", metavar="DIR",
+                       help="write the chart library here and link to it, so boards share one "
+                            "copy (default: the copy an existing index.html in --out links to, "
+                            "else next to index.html)")
 
     search = commands.add_parser(
         "search", formatter_class=_formatter,
@@ -409,7 +438,18 @@ def main(argv: list[str] | None = None) -> int:
             result = compare_runs(args.run_a, args.run_b, threshold=args.threshold,
                                   min_seconds=args.min_seconds, max_spread=args.max_spread)
             print(result.to_json() if args.json else result.to_text())
+            if args.board != "none":
+                from recsys_bench.analysis.board import write_board
+
+                out = args.board or f"{args.run_b}/compare-board"
+                page = write_board([args.run_a, args.run_b], out, comparisons=[result])
+                print(f"comparison chart: {page}", file=sys.stderr)
             return 1 if result.regressed else 0
+        if args.command == "board":
+            from recsys_bench.analysis.board import write_board
+
+            print(write_board(args.run_dirs, args.out, asv_dir=args.asv, lib_dir=args.lib_dir))
+            return 0
     except UserError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recsys_bench.store import table as store
 from recsys_bench.analysis.compare import compare_runs
 from recsys_bench.errors import UserError
+from recsys_bench.store import table as store
 from recsys_bench.testing_runs import Degraded, build_run, scrambled_order
 
 TINY = """\

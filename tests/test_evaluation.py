@@ -4,10 +4,10 @@ import scipy.sparse as sp
 
 from recsys_bench.errors import UserError
 from recsys_bench.eval.evaluation import evaluate
-from recsys_bench.eval.registry import names as metric_names
 from recsys_bench.eval.metrics import auc, coverage, mse_dense, ranking_metrics
-from recsys_bench.splits import user_holdout
+from recsys_bench.eval.registry import names as metric_names
 from recsys_bench.eval.topk import topk
+from recsys_bench.splits import user_holdout
 
 
 class FactorModel:

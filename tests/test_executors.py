@@ -11,12 +11,11 @@ import pytest
 from dask_cluster import local_cluster
 from test_runner import KEY, TINY, write
 
-from recsys_bench.experiment import executors
-from recsys_bench.experiment import runner
-from recsys_bench.experiment import trial as trial_module
 from recsys_bench.cli import main
-from recsys_bench.experiment.config import load_config
 from recsys_bench.errors import UserError
+from recsys_bench.experiment import executors, runner
+from recsys_bench.experiment import trial as trial_module
+from recsys_bench.experiment.config import load_config
 from recsys_bench.store.table import read_results, read_run_info
 
 GRID = TINY.replace("seeds = [0, 1]", "seeds = [0]").replace("warmup = 1", "warmup = 0")

@@ -6,8 +6,15 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recsys_bench.eval.metrics import (auc, coverage, hits, mse_closed_form, mse_dense, nanmean,
-                                  ranking_metrics)
+from recsys_bench.eval.metrics import (
+    auc,
+    coverage,
+    hits,
+    mse_closed_form,
+    mse_dense,
+    nanmean,
+    ranking_metrics,
+)
 from recsys_bench.eval.topk import topk
 
 

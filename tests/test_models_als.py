@@ -11,13 +11,19 @@ from implicit.cpu.als import AlternatingLeastSquares, least_squares_cg
 from threadpoolctl import threadpool_info as raw_threadpool_info
 
 from recsys_bench.errors import UserError
+from recsys_bench.eval.topk import topk
 from recsys_bench.models import get
 from recsys_bench.models.implicit_als import cuda_available
-from recsys_bench.models.numpy_als import (confidence, initial_factors, row_blocks, solve_cg,
-                                           solve_exact, wrmf_loss)
+from recsys_bench.models.numpy_als import (
+    confidence,
+    initial_factors,
+    row_blocks,
+    solve_cg,
+    solve_exact,
+    wrmf_loss,
+)
 from recsys_bench.testing import ConformanceSuite, low_rank_likes
 from recsys_bench.threads import machine_info, pinned_blas, resolve_threads, threadpool_info
-from recsys_bench.eval.topk import topk
 
 ALS = {"factors": 8, "regularization": 0.1, "alpha": 10.0, "iterations": 10}
 BOARD = {"factors": 2}

@@ -15,10 +15,8 @@ import scipy.sparse as sp
 from recsys_bench import splits
 from recsys_bench.errors import UserError
 from recsys_bench.eval.evaluation import evaluate
-from recsys_bench.models import get
-from recsys_bench.models import spark_als
-from recsys_bench.models.spark_als import (java_major, matched_regularization,
-                                           spark_unavailable)
+from recsys_bench.models import get, spark_als
+from recsys_bench.models.spark_als import java_major, matched_regularization, spark_unavailable
 from recsys_bench.testing import ConformanceSuite, low_rank_likes
 
 UNAVAILABLE = spark_unavailable()

@@ -7,7 +7,7 @@ import pytest
 from recsys_bench.analysis.reconcile import reconcile, to_markdown
 from recsys_bench.cli import main
 from recsys_bench.eval.presets import Measure, NotApplicable
-from recsys_bench.testing import build_run
+from recsys_bench.testing_runs import build_run
 
 CONFIG = """\
 [experiment]

@@ -20,13 +20,12 @@ import scipy.sparse as sp
 from scipy import stats as sps
 
 from recsys_bench import fileio
-
 from recsys_bench.analysis import plots
-from recsys_bench.store import table as store
-from recsys_bench.errors import UserError
 from recsys_bench.analysis.plots import loglog_slope, pareto_front
 from recsys_bench.analysis.report import write_report
+from recsys_bench.errors import UserError
 from recsys_bench.splits import make_split, save_split
+from recsys_bench.store import table as store
 
 K = 3
 EPOCHS = (2, 4, 6)

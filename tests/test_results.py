@@ -9,9 +9,8 @@ import pandas as pd
 import pytest
 
 from recsys_bench import fileio
-
-from recsys_bench.store import table as store
 from recsys_bench.errors import UserError
+from recsys_bench.store import table as store
 
 
 def rows(trial_id: str, n: int = 2, **extra) -> pd.DataFrame:

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recsys_bench.errors import UserError
 from recsys_bench.experiment import runner
 from recsys_bench.experiment.config import load_config
-from recsys_bench.errors import UserError
 from recsys_bench.store.table import raw_path, read_raw, read_results, read_run_info
 
 TINY = """\

@@ -7,14 +7,14 @@ import json
 import optuna
 import pandas as pd
 import pytest
+from test_similarity import write_topic_likes
 
+from recsys_bench import embeddings as similarity
 from recsys_bench.analysis import search_report
 from recsys_bench.analysis.gallery import write_gallery
-from recsys_bench.experiment import search
-from recsys_bench import embeddings as similarity
 from recsys_bench.errors import UserError
+from recsys_bench.experiment import search
 from recsys_bench.store.table import write_table
-from test_similarity import write_topic_likes
 
 GOOD = {"epochs": 8, "learning_rate": 0.1, "no_components": 16}
 BAD = {"epochs": 8, "learning_rate": 0.0001, "no_components": 4}

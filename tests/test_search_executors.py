@@ -8,13 +8,12 @@ import json
 import pandas as pd
 import pytest
 from dask_cluster import local_cluster
-from test_search import run_search, BAD, GOOD, _trials, write_config
+from test_search import BAD, GOOD, _trials, run_search, write_config
 from test_similarity import write_topic_likes
 
-from recsys_bench.experiment import executors
-from recsys_bench.experiment import search
 from recsys_bench.cli import main
 from recsys_bench.errors import UserError
+from recsys_bench.experiment import executors, search
 
 TRIALS = 4
 

@@ -7,17 +7,15 @@ something, and a LightFM model trained with them must place each topic tag near 
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from recsys_bench import datasets, models
-from recsys_bench import cli
+from recsys_bench import cli, datasets, models
 from recsys_bench import embeddings as similarity
-from recsys_bench.store import artifacts
 from recsys_bench.datasets.psv import write_psv
 from recsys_bench.errors import UserError
+from recsys_bench.store import artifacts
 from recsys_bench.store.table import write_table
 
 TOPICS = ("spaceship", "racecar", "dragon")

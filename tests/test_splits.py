@@ -8,8 +8,16 @@ from hypothesis import strategies as st
 
 from recsys_bench.data import Interactions
 from recsys_bench.errors import UserError
-from recsys_bench.splits import (fingerprint, leave_k_out, load_split, make_split, ratio,
-                                 save_split, temporal, user_holdout)
+from recsys_bench.splits import (
+    fingerprint,
+    leave_k_out,
+    load_split,
+    make_split,
+    ratio,
+    save_split,
+    temporal,
+    user_holdout,
+)
 
 
 def random_matrix(seed, n_users=300, n_items=200, density=0.08):

@@ -42,6 +42,7 @@ from recsys_bench.analysis.run_data import (
     load_run_info,
     load_table,
     paired,
+    params_text,
     per_epoch,
     plugin_metrics,
     quality_rows,
@@ -91,16 +92,6 @@ def _num(x) -> float | str:
     except (TypeError, ValueError):
         return ""
     return x if math.isfinite(x) else ""
-
-
-def _params_text(params: str) -> str:
-    try:
-        values = json.loads(params)
-    except ValueError:
-        return params
-    if not values:
-        return "(defaults)"
-    return ", ".join(f"{key}={value}" for key, value in sorted(values.items()))
 
 
 def _model_label(model: str, threads: int) -> str:
@@ -158,7 +149,7 @@ def _learning_figure(figs: _Figures, quality: pd.DataFrame, row: pd.Series) -> N
            if (m["subset"] == s).any()]
     seeds = int(row["n_seeds"])
     band = "band: 95% interval over seeds" if seeds > 1 else "one split seed"
-    title = (f"{row['dataset']} · {row['model']} · {_params_text(row['params'])}\n"
+    title = (f"{row['dataset']} · {row['model']} · {params_text(row['params'])}\n"
              f"best setting's learning curve (mean over {seeds} seed(s), {band})")
     figs.add(f"{row['dataset']}-{row['model']}-learning-curve",
              f"Learning curve of the best {row['model']} setting on {row['dataset']}",
@@ -173,7 +164,7 @@ def _traces_figure(figs: _Figures, quality: pd.DataFrame, settings: pd.DataFrame
     curve = per_epoch(mine, "precision_at_k")
     traces, best = [], None
     for (params, threads), frame in curve.groupby(["params", "threads"]):
-        trace = _curve(frame, _params_text(params))
+        trace = _curve(frame, params_text(params))
         traces.append(trace)
         if params == row["params"] and threads == row["threads"]:
             best = trace
@@ -189,7 +180,7 @@ def _traces_figure(figs: _Figures, quality: pd.DataFrame, settings: pd.DataFrame
 def _setting_cells(row: pd.Series) -> list[Cell]:
     mean_text, ci_text = _interval_text(row)
     return [Cell(_model_label(row["model"], int(row["threads"])), row["model"]),
-            Cell(_params_text(row["params"]), row["params"]),
+            Cell(params_text(row["params"]), row["params"]),
             Cell(str(int(row["threads"])), int(row["threads"])),
             Cell(str(int(row["best_epoch"])), int(row["best_epoch"])),
             Cell(mean_text, _num(row["p_mean"])),
@@ -323,7 +314,7 @@ def _dataset_section(doc: Document, figs: _Figures, store: RunData, dataset: str
         front = points.iloc[plots.front_order(points["fit_to_best"], points["p_mean"])]
         rows = [[Cell(str(rank), rank), Cell(_model_label(r["model"], int(r["threads"])),
                                              r["model"]),
-                 Cell(_params_text(r["params"]), r["params"]),
+                 Cell(params_text(r["params"]), r["params"]),
                  Cell(str(int(r["threads"])), int(r["threads"])),
                  Cell(str(int(r["best_epoch"])), int(r["best_epoch"])),
                  Cell(_fmt_g(r["fit_to_best"]), _num(r["fit_to_best"])),
@@ -352,7 +343,7 @@ def _scaling_section(doc: Document, figs: _Figures, ok: pd.DataFrame) -> None:
     rows = []
     for _, row in scaling.iterrows():
         rows.append([Cell(row["dataset"]), Cell(_model_label(row["model"], int(row["threads"]))),
-                     Cell(_params_text(row["params"]), row["params"]),
+                     Cell(params_text(row["params"]), row["params"]),
                      Cell(str(int(row["threads"])), int(row["threads"])),
                      Cell(_fmt_g(row["s_per_epoch"]), _num(row["s_per_epoch"])),
                      Cell(f"{row['speedup']:.2f}×", _num(row["speedup"])),
@@ -371,7 +362,7 @@ def _scaling_section(doc: Document, figs: _Figures, ok: pd.DataFrame) -> None:
         base_threads = int(frame["base_threads"].min())
         frame = frame[frame["base_threads"] == base_threads]
         lines = [plots.Curve(g["threads"].to_numpy(float), g["speedup"].to_numpy(float),
-                             f"{model} ({_params_text(params)})")
+                             f"{model} ({params_text(params)})")
                  for (model, params), g in frame.groupby(["model", "params"])]
         figs.add(f"{dataset}-thread-speedup", f"Thread speedup on {dataset}",
                  lambda path: plots.thread_speedup(
@@ -392,11 +383,11 @@ def _size_section(doc: Document, figs: _Figures, ok: pd.DataFrame, sizes: dict) 
     for (model, params, threads), g in timed.groupby(["model", "params", "threads"]):
         if g["likes"].nunique() < 2:
             continue
-        label = f"{model}, {threads} thr ({_params_text(params)})"
+        label = f"{model}, {threads} thr ({params_text(params)})"
         lines.append(plots.Curve(g["likes"].to_numpy(float), g["sec"].to_numpy(float), label))
         slope = plots.loglog_slope(g["likes"], g["sec"])
         rows.append([Cell(_model_label(model, int(threads)), model),
-                     Cell(_params_text(params), params), Cell(str(threads), int(threads)),
+                     Cell(params_text(params), params), Cell(str(threads), int(threads)),
                      Cell(f"{int(g['likes'].min()):,}–{int(g['likes'].max()):,}",
                           float(g["likes"].max())),
                      Cell(f"{slope:.2f}", _num(slope))])
@@ -416,7 +407,7 @@ def _failed_section(doc: Document, df: pd.DataFrame) -> None:
     if failed.empty:
         doc.para("None.")
         return
-    rows = [[Cell(r["dataset"]), Cell(r["model"]), Cell(_params_text(r["params"]), r["params"]),
+    rows = [[Cell(r["dataset"]), Cell(r["model"]), Cell(params_text(r["params"]), r["params"]),
              Cell(str(r["seed"]), int(r["seed"])), Cell(str(r["threads"]), int(r["threads"])),
              Cell(r["status"]), Cell(r["error"] or "(no message)")]
             for _, r in failed.iterrows()]
@@ -477,7 +468,7 @@ def _header(doc: Document, run_dir: Path, df: pd.DataFrame, config: dict, run: d
 # --------------------------------------------------------------------------- rendering
 
 def write_report(run_dir) -> Path:
-    """Write ``report.md``, ``report.html`` and ``figures/*.png`` of a run folder.
+    """Write ``report.md``, ``report.html``, ``figures/*.png`` and ``board/`` of a run folder.
 
     Reads only what the run stored; figures whose data is absent are skipped with a note in the
     report. Safe to call while the run is still writing results.
@@ -524,4 +515,8 @@ def write_report(run_dir) -> Path:
     md_path = run_dir / "report.md"
     atomic_write_text(md_path, render_markdown(doc, run_dir))
     atomic_write_text(run_dir / "report.html", render_html(doc, title))
+    if not ok.empty:
+        from recsys_bench.analysis.board import write_board
+
+        write_board([run_dir], run_dir / "board")
     return md_path

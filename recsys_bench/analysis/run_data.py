@@ -273,3 +273,14 @@ def dataset_sizes(store: RunData, df: pd.DataFrame) -> dict[str, dict]:
 
 
 # --------------------------------------------------------------------------- formatting
+
+
+def params_text(params: str) -> str:
+    """A setting's ``params`` JSON as ``key=value, ...`` (``(defaults)`` when empty)."""
+    try:
+        values = json.loads(params)
+    except ValueError:
+        return params
+    if not values:
+        return "(defaults)"
+    return ", ".join(f"{key}={value}" for key, value in sorted(values.items()))

@@ -83,8 +83,7 @@ from typing import Any
 
 from recsys_bench.errors import TrainingDiverged, UserError
 from recsys_bench.experiment.config import Experiment, load_config
-from recsys_bench.experiment.guard import (Start, deferred_signals, interrupt_on_signals,
-                                           study_db)
+from recsys_bench.experiment.guard import Start, deferred_signals, interrupt_on_signals, study_db
 from recsys_bench.experiment.search_config import upgrade_legacy
 from recsys_bench.store.run_folder import RunFolder
 

@@ -28,7 +28,6 @@ from recsys_bench.errors import UserError
 from recsys_bench.fileio import atomic_save_npz, reading
 from recsys_bench.store.run_folder import RunFolder
 
-
 MODEL_ADVICE = "move it aside or delete it; rerun the trial (or use --trial) to get a model"
 
 
