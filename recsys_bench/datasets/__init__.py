@@ -108,3 +108,19 @@ def data_dir() -> Path:
     """Folder for cached and generated data: ``$RECSYS_BENCH_DATA`` or ``~/.cache/recsys-bench``."""
     root = os.environ.get("RECSYS_BENCH_DATA") or Path.home() / ".cache" / "recsys-bench"
     return Path(root)
+
+
+def recorded_sources(run_dir: str | os.PathLike) -> dict[str, list[dict]]:
+    """The source files (name, size, sha256) of each data set of a run folder, by label, as
+    stored in its ``splits/<label>.json``; for ``run.json``, so changed data shows."""
+    import json
+
+    out = {}
+    for meta in sorted((Path(run_dir) / "splits").glob("*.json")):
+        try:
+            stored = json.loads(meta.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(stored, dict) and "label" in stored:
+            out[stored["label"]] = stored.get("sources", [])
+    return out

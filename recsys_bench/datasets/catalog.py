@@ -63,7 +63,7 @@ class FieldDataset:
         if self.sha256:
             return f"sha256 {self.sha256}"
         if self.md5:
-            return f"md5 {self.md5} (no sha256 published)"
+            return f"md5 {self.md5} (no sha256 known)"
         return "no published checksum known"
 
 

@@ -187,7 +187,7 @@ def read(path: str | os.PathLike, roles: dict[str, tuple[object, str]], *,
         ISO 8601).
     delimiter, header, quote, encoding
         Of delimited text; None guesses the delimiter and header (see :func:`layout`).
-        ``quote=None`` reads quote characters as ordinary text.
+        ``quote=None`` (or ``""``) reads quote characters as ordinary text.
     on_bad_rows : {"error", "skip"}
         A row with the wrong number of fields, an empty id, or a number or time that does not
         parse: a :class:`UserError` naming ``file:line`` and the column, or skipped and counted.
@@ -197,6 +197,7 @@ def read(path: str | os.PathLike, roles: dict[str, tuple[object, str]], *,
     Columns
     """
     path = Path(path)
+    quote = quote or None
     if on_bad_rows not in ("error", "skip"):
         raise UserError(f"on_bad_rows must be 'error' or 'skip', got {on_bad_rows!r}")
     if not path.is_file():

@@ -46,6 +46,7 @@ import scipy.sparse as sp
 from recsys_bench.store import table as store
 from recsys_bench.experiment.config import (Experiment, ModelSpec, load_config, model_params,
                                  wants_features)
+from recsys_bench.datasets import recorded_sources
 from recsys_bench.errors import UserError
 from recsys_bench.protocol import fit_through
 from recsys_bench.embeddings import save_run_model, save_vocabulary, vocabulary_path
@@ -177,6 +178,7 @@ def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bo
     try:
         say = None if quiet else (lambda line: print(line, file=sys.stderr, flush=True))
         prepared = prepare_splits(experiment, run_dir, say)
+        session["sources"] = recorded_sources(run_dir)
         trials = plan_trials(experiment, prepared)
         frames = store.read_trials(run_dir)
         todo = [t for t in trials if t.trial_id not in frames
@@ -394,7 +396,8 @@ def _make_splits(experiment: Experiment, spec, folder: Path, data) -> dict:
             "split": _split_identity(experiment), "users": int(data.n_users),
             "items": int(data.n_items), "likes": int(data.nnz),
             "features": None if data.item_features is None else int(data.item_features.shape[1]),
-            "features_file": features_file, "summary": data.summary(), "seeds": seeds}
+            "features_file": features_file, "summary": data.summary(),
+            "sources": [source.as_dict() for source in data.sources], "seeds": seeds}
 
 
 def _csr_arrays(matrix: sp.csr_matrix) -> dict[str, np.ndarray]:
