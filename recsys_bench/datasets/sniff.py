@@ -79,8 +79,12 @@ def guess(path: str | Path) -> Guess:
 
 
 def _guess_parquet(path: Path) -> Guess:
-    table = pq.ParquetFile(path).read_row_group(0) if pq.ParquetFile(path).num_row_groups \
-        else pq.read_table(path)
+    try:
+        with pq.ParquetFile(path) as parquet:
+            table = (parquet.read_row_group(0, use_threads=False) if parquet.num_row_groups
+                     else parquet.schema_arrow.empty_table())
+    except (OSError, ValueError) as e:
+        raise UserError(f"unreadable Parquet file: {e}", path=path) from None
     names = tuple(table.schema.names)
     columns = [[str(v) for v in table.column(j).slice(0, 200).to_pylist()]
                for j in range(len(names))]

@@ -1,9 +1,13 @@
 """Fast reading of interaction tables: delimited text (any delimiter, plain or gzip/bz2/zstd)
 and Parquet, into integer id codes and float columns.
 
-Delimited text is parsed by ``pyarrow.csv`` (multi-threaded C++); ids are dictionary-encoded
-while parsing, so millions of rows never become Python strings. Only when something is wrong
-does a plain Python pass over the text find the first bad line, to name it as ``file:line``.
+Delimited text is parsed by ``pyarrow.csv`` (C++); ids are dictionary-encoded while parsing, so
+millions of rows never become Python strings. Only when something is wrong does a plain Python
+pass over the text find the first bad line, to name it as ``file:line``.
+
+Arrow's thread pools are not used: with them a process that read a file aborted now and then at
+exit ("terminate called without an active exception", 5 of 80 runs here; apache/arrow#34314),
+and on the few cores a benchmark leaves free they buy little.
 """
 
 from __future__ import annotations
@@ -242,7 +246,8 @@ def _read_delimited(path, lay: Layout, index, kinds, encoding, on_bad_rows) -> C
         table = pacsv.read_csv(
             source,
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=int(lay.header),
-                                           encoding=encoding, block_size=1 << 24),
+                                           encoding=encoding, block_size=1 << 24,
+                                           use_threads=False),
             parse_options=pacsv.ParseOptions(delimiter=delimiter,
                                               quote_char=lay.quote or False,
                                               invalid_row_handler=handler),
@@ -394,7 +399,7 @@ def _read_parquet(path: Path, roles, on_bad_rows) -> Columns:
               for role, (spec, _) in roles.items()}
     kinds = {role: kind for role, (_, kind) in roles.items()}
     try:
-        table = pq.read_table(path, columns=sorted(set(column.values())))
+        table = pq.read_table(path, columns=sorted(set(column.values())), use_threads=False)
     except (OSError, pa.ArrowException) as e:
         raise UserError(f"unreadable Parquet file: {e}", path=path) from None
     for role, name in column.items():
