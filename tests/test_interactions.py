@@ -259,14 +259,14 @@ def test_registry_kcore_matches_the_shared_threshold(tmp_path):
     rows = [(f"u{u}", f"i{i}", 1, 0) for u, i in rng.integers(0, 30, size=(400, 2))]
     path = write(tmp_path, csv_text(rows))
     full = datasets.load("interactions", path=path)
-    cut = datasets.load("interactions", path=path, min_user_likes=7, min_item_likes=6)
+    cut = datasets.load("interactions", path=path, min_user_likes=7, min_item_likes=7)
     m = full.matrix.tocoo()
-    keep = kcore.threshold(m.row, m.col, 7, 6)
+    keep = kcore.threshold(m.row, m.col, 7, 7)
     expected = {(full.user_ids[r], full.item_ids[c]) for r, c in zip(m.row[keep], m.col[keep])}
     assert set(dense(cut)) == expected and 0 < len(expected) < full.nnz
     assert cut.stats["likes_before"] == full.stats["likes_before"]
-    assert (cut.stats["min_user_likes"], cut.stats["min_item_likes"]) == (7, 6)
-    assert np.diff(cut.matrix.indptr).min() >= 7 and np.bincount(cut.matrix.indices).min() >= 6
+    assert (cut.stats["min_user_likes"], cut.stats["min_item_likes"]) == (7, 7)
+    assert np.diff(cut.matrix.indptr).min() >= 7 and np.bincount(cut.matrix.indices).min() >= 7
 
 
 def test_kcore_keeps_timestamps_aligned(tmp_path):
