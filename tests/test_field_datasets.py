@@ -10,6 +10,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from recsys_bench import datasets
@@ -83,13 +84,14 @@ def test_ml1m_dat_latin1_titles_and_genres(tmp_path):
     assert data.name == "movielens-1m"
     assert set(by_id(data, {"1", "2", "3"})) == {("1", "1193"), ("1", "914"), ("2", "1193"),
                                                  ("2", "661"), ("3", "1193")}
-    titles = dict(zip(data.item_ids, data.item_names))
+    titles = dict(zip(map(str, data.item_ids), data.item_names))
     assert titles["914"] == "Misérables, Les (1995)"
     genres = {str(i): sorted(data.feature_names[data.item_features[k].indices])
               for k, i in enumerate(data.item_ids)}
     assert genres["661"] == ["genre_animation", "genre_children's", "genre_musical"]
     assert genres["1193"] == ["genre_drama"]
-    row, col = data.user_ids.tolist().index("2"), data.item_ids.tolist().index("661")
+    assert data.user_ids.dtype == np.int64                # integer ids stay integers
+    row, col = data.user_ids.tolist().index(2), data.item_ids.tolist().index(661)
     assert data.timestamps[row, col] == 978299000
     assert data.stats["likes_before"] == 5 and data.stats["rows_read"] == 7
     assert data.stats["source"] == "unpacked files"
@@ -101,7 +103,7 @@ def test_ml1m_min_rating_and_kcore(tmp_path):
     everything = datasets.load("movielens-1m", path=folder, min_rating=0)
     assert everything.nnz == 7
     core = datasets.load("movielens-1m", path=folder, min_user_likes=1, min_item_likes=2)
-    assert core.item_ids.tolist() == ["1193"] and core.user_ids.tolist() == ["1", "2", "3"]
+    assert core.item_ids.tolist() == [1193] and core.user_ids.tolist() == [1, 2, 3]
     assert core.feature_names.tolist() == ["genre_drama"]
     assert core.stats["min_item_likes"] == 2 and core.stats["likes_before"] == 5
     with pytest.raises(UserError, match="dataset movielens-1m: thresholds"):
@@ -172,7 +174,7 @@ def test_ml10m_inside_its_top_folder_with_half_stars(tmp_path):
     (folder / "movies.dat").write_text("122::Boomerang (1992)::Comedy|Romance\n"
                                        "185::Net, The (1995)::Action|Crime|Thriller\n")
     data = datasets.load("movielens-10m", path=tmp_path / "downloads", min_rating=3.5)
-    assert data.nnz == 3 and dict(zip(data.item_ids, data.item_names))["185"] == \
+    assert data.nnz == 3 and dict(zip(map(str, data.item_ids), data.item_names))["185"] == \
         "Net, The (1995)"
 
 
@@ -195,7 +197,7 @@ def test_ml_csv_quoted_titles_and_no_genres(tmp_path, name):
     (folder / "movies.csv").write_text(ML20M_MOVIES, encoding="utf-8")
     data = datasets.load(name, path=folder)
     assert set(by_id(data, {"1", "2", "3"})) == {("1", "29"), ("2", "2"), ("2", "32")}
-    titles = dict(zip(data.item_ids, data.item_names))
+    titles = dict(zip(map(str, data.item_ids), data.item_names))
     assert titles["29"].startswith("City of Lost Children, The (Cité")
     genres = {str(i): sorted(data.feature_names[data.item_features[k].indices])
               for k, i in enumerate(data.item_ids)}
@@ -215,7 +217,7 @@ def test_lastfm_plays_as_weights_and_missing_mbids(tmp_path):
     weird = 'artist:"weird al" yankovic'
     assert plays[(U1, weird)] == 706 and plays[(U2, weird)] == 7
     assert plays[(U2, "3bd73256-3905-4f3a-97e2-8b341527f805")] == 12
-    names = dict(zip(data.item_ids, data.item_names))
+    names = dict(zip(map(str, data.item_ids), data.item_names))
     assert names[weird] == '"weird al" yankovic' and \
         names["f2fb0ff0-5679-42ec-a55c-15109ce6e320"] == "die Ärzte"
     assert data.stats["rows_without_mbid"] == 3 and data.stats["duplicates_dropped"] == 1

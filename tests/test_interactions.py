@@ -403,3 +403,11 @@ name = "popularity"
                                  "sha256": digest}]
     sessions = read_run_info(run_dir)["sessions"]
     assert sessions[-1]["sources"] == {label["label"]: label["sources"]}
+
+
+def test_integer_ids_fall_back_to_text_past_the_sample(tmp_path):
+    rows = [(str(u), str(u % 7), 1, 0) for u in range(5000)] + [("x9", "7", 1, 0)]
+    data = interactions.load(write(tmp_path, csv_text(rows)), **NAMED)
+    assert data.n_users == 5001 and "x9" in data.user_ids.tolist()
+    ints = interactions.load(write(tmp_path, csv_text(rows[:-1]), "ints.csv"), **NAMED)
+    assert ints.user_ids.dtype == np.int64 and ints.user_ids[:3].tolist() == [0, 1, 2]

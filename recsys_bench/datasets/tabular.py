@@ -216,12 +216,29 @@ def read(path: str | os.PathLike, roles: dict[str, tuple[object, str]], *,
 
 
 def _read_delimited(path, lay: Layout, index, kinds, encoding, on_bad_rows) -> Columns:
+    sample = head_text(path, encoding)
+    try:
+        return _parse(path, lay, index, kinds, encoding, on_bad_rows, sample, integer_ids=True)
+    except _IntegerIdsFailed:
+        return _parse(path, lay, index, kinds, encoding, on_bad_rows, sample, integer_ids=False)
+
+
+class _IntegerIdsFailed(Exception):
+    """Ids that looked like integers in the first lines are not, further down."""
+
+
+def _parse(path, lay: Layout, index, kinds, encoding, on_bad_rows, sample: str,
+           integer_ids: bool) -> Columns:
+    """One pass of the Arrow parser. Ids that are integers in the sample are parsed as int64
+    (several times faster than strings); if one is not, :class:`_IntegerIdsFailed` asks for a
+    second pass with every id as text."""
     names = [f"c{j}" for j in range(len(lay.names))]
     skip = on_bad_rows == "skip"
-    sample = head_text(path, encoding)
-    types = {}
+    types, as_int = {}, False
     for role, j in index.items():
-        if kinds[role] in (ID, TEXT):
+        if kinds[role] == ID and integer_ids and _numeric_column(sample, lay, j, integer=True):
+            types[names[j]], as_int = pa.int64(), True
+        elif kinds[role] in (ID, TEXT):
             types[names[j]] = pa.dictionary(pa.int32(), pa.string())
         elif skip or (kinds[role] == TIME and not _numeric_column(sample, lay, j)):
             types[names[j]] = pa.string()
@@ -255,6 +272,8 @@ def _read_delimited(path, lay: Layout, index, kinds, encoding, on_bad_rows) -> C
                 column_types=types, include_columns=[names[j] for j in set(index.values())],
                 strings_can_be_null=False, quoted_strings_can_be_null=False))
     except pa.ArrowInvalid as e:
+        if as_int:
+            raise _IntegerIdsFailed() from None
         if skip:
             raise UserError(f"cannot parse: {e}", path=path) from None
         raise _locate(path, lay, index, kinds, encoding, str(e)) from None
@@ -267,6 +286,8 @@ def _read_delimited(path, lay: Layout, index, kinds, encoding, on_bad_rows) -> C
     rows = table.num_rows + len(invalid)
     columns, bad = _convert(table, {role: names[j] for role, j in index.items()}, kinds)
     if bad.any() and not skip:
+        if as_int:
+            raise _IntegerIdsFailed()
         raise _locate(path, lay, index, kinds, encoding, "a bad value")
     first_bad = f"{invalid[0]!r}" if invalid else None
     if bad.any() and first_bad is None:
@@ -274,10 +295,12 @@ def _read_delimited(path, lay: Layout, index, kinds, encoding, on_bad_rows) -> C
     return _keep(columns, bad, rows, len(invalid) + int(bad.sum()), first_bad)
 
 
-def _numeric_column(sample: str, lay: Layout, j: int) -> bool:
+def _numeric_column(sample: str, lay: Layout, j: int, integer: bool = False) -> bool:
     rows = [split_line(line, lay.delimiter, lay.quote) for line in sample.splitlines()[1:50]
             if line.strip()]
-    values = [r[j] for r in rows if j < len(r)]
+    values = [r[j].strip() for r in rows if j < len(r)]
+    if integer:
+        return bool(values) and all(v.isdigit() and len(v) < 18 for v in values)
     return bool(values) and all(is_number(v) for v in values)
 
 
@@ -301,6 +324,11 @@ def _convert(table: pa.Table, column: dict[str, str], kinds: dict[str, str]):
 
 def _codes(col: pa.ChunkedArray, empty_ok: bool = False):
     """int64 codes, distinct ids (object array) and the mask of missing (or empty) ids."""
+    if pa.types.is_integer(col.type):
+        missing = col.is_null().to_numpy(zero_copy_only=False) if col.null_count else \
+            np.zeros(len(col), dtype=bool)
+        codes, uniques = pd.factorize(col.fill_null(0).to_numpy(zero_copy_only=False))
+        return codes.astype(np.int64), uniques, missing
     if not pa.types.is_dictionary(col.type):
         col = pc.dictionary_encode(col.combine_chunks() if col.num_chunks else
                                    pa.array([], col.type))
