@@ -180,10 +180,11 @@ def build(columns: tabular.Columns, *, min_weight: float | None = None, binary: 
             time = None if time is None else time[nonzero]
         if not len(values):
             raise UserError("every combined weight is 0", path=where)
-    kept_users = np.flatnonzero(np.bincount(pair_users, minlength=len(user_ids)))
-    kept_items = np.flatnonzero(np.bincount(pair_items, minlength=len(item_ids)))
-    rows = np.searchsorted(kept_users, pair_users)
-    cols = np.searchsorted(kept_items, pair_items).astype(np.int32)
+    used_users = np.bincount(pair_users, minlength=len(user_ids)) > 0
+    used_items = np.bincount(pair_items, minlength=len(item_ids)) > 0
+    kept_users, kept_items = np.flatnonzero(used_users), np.flatnonzero(used_items)
+    rows = (np.cumsum(used_users) - 1)[pair_users]
+    cols = (np.cumsum(used_items) - 1).astype(np.int32)[pair_items]
     shape = (len(kept_users), len(kept_items))
     data = np.ones(len(cols), np.float32) if values is None else values.astype(np.float32)
     matrix = _csr(data, rows, cols, shape)

@@ -327,8 +327,10 @@ def _codes(col: pa.ChunkedArray, empty_ok: bool = False):
     if pa.types.is_integer(col.type):
         missing = col.is_null().to_numpy(zero_copy_only=False) if col.null_count else \
             np.zeros(len(col), dtype=bool)
-        codes, uniques = pd.factorize(col.fill_null(0).to_numpy(zero_copy_only=False))
-        return codes.astype(np.int64), uniques, missing
+        if col.null_count:
+            col = col.fill_null(0)
+        codes, uniques = pd.factorize(col.to_numpy(zero_copy_only=False))
+        return codes.astype(np.int64, copy=False), uniques, missing
     if not pa.types.is_dictionary(col.type):
         col = pc.dictionary_encode(col.combine_chunks() if col.num_chunks else
                                    pa.array([], col.type))
@@ -353,7 +355,8 @@ def _floats(col: pa.ChunkedArray, kind: str) -> np.ndarray:
         return pc.cast(col, pa.int64()).to_numpy(zero_copy_only=False).astype(np.float64)
     if pa.types.is_integer(col.type) or pa.types.is_floating(col.type) \
             or pa.types.is_boolean(col.type):
-        return pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+        values = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
+        return values if values.flags.writeable else values.copy()
     text = pd.Series(col.to_numpy(zero_copy_only=False), dtype=object)
     values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, copy=True)
     if kind == TIME:
