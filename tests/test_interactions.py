@@ -411,3 +411,11 @@ def test_integer_ids_fall_back_to_text_past_the_sample(tmp_path):
     assert data.n_users == 5001 and "x9" in data.user_ids.tolist()
     ints = interactions.load(write(tmp_path, csv_text(rows[:-1]), "ints.csv"), **NAMED)
     assert ints.user_ids.dtype == np.int64 and ints.user_ids[:3].tolist() == [0, 1, 2]
+
+
+def test_movielens_100k_records_its_files():
+    fixture = ROOT / "tests" / "fixtures" / "ml-100k-tiny"
+    data = datasets.load("movielens-100k", path=fixture)
+    names = [s.name for s in data.sources]
+    assert names[:2] == ["u.data", "u.item"]
+    assert data.sources[0].sha256 == hashlib.sha256((fixture / "u.data").read_bytes()).hexdigest()
