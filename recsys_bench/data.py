@@ -31,7 +31,7 @@ class SourceFile:
     sha256: str
 
     @classmethod
-    def of(cls, path: str | os.PathLike, chunk: int = 1 << 22) -> "SourceFile":
+    def of(cls, path: str | os.PathLike, chunk: int = 1 << 22) -> SourceFile:
         """Size and sha256 of the file at ``path`` (read in chunks, any size)."""
         path = Path(path)
         digest = hashlib.sha256()

@@ -332,7 +332,8 @@ def test_inspect_parquet(tmp_path):
 # --- command line and run folder -----------------------------------------------------------------
 
 def cli(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "recsys_bench", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "recsys_bench", *args], check=False,
+                          capture_output=True,
                           text=True, cwd=cwd, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin"})
 
 

@@ -312,10 +312,9 @@ def _with_movies(data: Interactions, ids, titles, genres) -> Interactions:
     """Titles as item names and ``|``-joined genres as ``genre_*`` features."""
     codes = np.arange(len(ids), dtype=np.int64)
     genre_code, genre_text = pd.factorize(genres)
-    matrix, names, stats = interactions.feature_matrix(
-        data.item_ids, (codes, ids), (genre_code.astype(np.int64), np.asarray(genre_text,
-                                                                              dtype=object)),
-        sep="|", prefix="genre_", lower=True)
+    genres = (genre_code.astype(np.int64), np.asarray(genre_text, dtype=object))
+    matrix, names, _ = interactions.feature_matrix(data.item_ids, (codes, ids), genres, sep="|",
+                                                   prefix="genre_", lower=True)
     row = pd.Index(ids.astype(str)).get_indexer(np.asarray(data.item_ids).astype(str))
     item_names = np.where(row >= 0, titles[np.maximum(row, 0)], "").astype(object)
     return dataclasses.replace(data, item_names=item_names, item_features=matrix,

@@ -147,7 +147,7 @@ def build(columns: tabular.Columns, *, min_weight: float | None = None, binary: 
         weights = weights[keep]
         times = None if times is None else times[keep]
         out["min_weight"] = min_weight
-    out["likes_before"] = int(len(users))
+    out["likes_before"] = len(users)
     if not len(users):
         raise UserError("no interactions" + (f" with weight >= {min_weight}"
                                              if min_weight is not None else ""), path=where)

@@ -269,4 +269,4 @@ def _csr(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> sp.csr_m
     return matrix
 
 
-__all__ = ["load", "read_psv", "record_line", "threshold", "LIKES_FILE", "FEATURES_FILE"]
+__all__ = ["FEATURES_FILE", "LIKES_FILE", "load", "read_psv", "record_line", "threshold"]

@@ -20,11 +20,11 @@ from recsys_bench.datasets import tabular
 from recsys_bench.errors import UserError
 
 _NAME_HINTS = {
-    "user": re.compile(r"user|uid|customer|member|visitor|client|account", re.I),
+    "user": re.compile(r"user|uid|customer|member|visitor|client|account", re.IGNORECASE),
     "item": re.compile(r"item|movie|mid|product|song|track|artist|article|book|sku|model|"
-                       r"video|game|doc|recipe|place", re.I),
-    "timestamp": re.compile(r"time|date|^ts$|when|created", re.I),
-    "weight": re.compile(r"rating|score|weight|play|count|value|click|quantity|stars", re.I),
+                       r"video|game|doc|recipe|place", re.IGNORECASE),
+    "timestamp": re.compile(r"time|date|^ts$|when|created", re.IGNORECASE),
+    "weight": re.compile(r"rating|score|weight|play|count|value|click|quantity|stars", re.IGNORECASE),
 }
 _EPOCH_MIN = 1e8
 
