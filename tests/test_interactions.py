@@ -420,3 +420,24 @@ def test_movielens_100k_records_its_files():
     names = [s.name for s in data.sources]
     assert names[:2] == ["u.data", "u.item"]
     assert data.sources[0].sha256 == hashlib.sha256((fixture / "u.data").read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("text, needle", [("", "empty file"),
+                                          (HEADER, "no interactions"),
+                                          ("\n\n", "empty file")])
+def test_empty_files_are_one_line(tmp_path, text, needle):
+    with pytest.raises(UserError, match=needle):
+        interactions.load(write(tmp_path, text), user_col=0, item_col=1)
+
+
+def test_parquet_categorical_ids_and_decimal_weights(tmp_path):
+    import decimal
+
+    table = pa.table({"u": pa.array(["a", "b", "a"]).dictionary_encode(),
+                      "i": pa.array(["x", "x", "y"]).dictionary_encode(),
+                      "w": pa.array([decimal.Decimal("1.5"), decimal.Decimal("2"),
+                                     decimal.Decimal("0.5")], pa.decimal128(4, 1))})
+    pq.write_table(table, tmp_path / "c.parquet", row_group_size=1)
+    data = interactions.load(tmp_path / "c.parquet", user_col="u", item_col="i", weight_col="w",
+                             min_weight=1)
+    assert dense(data) == {("a", "x"): 1.0, ("b", "x"): 1.0}

@@ -354,7 +354,7 @@ def _floats(col: pa.ChunkedArray, kind: str) -> np.ndarray:
         col = pc.cast(col, pa.timestamp("s", tz=getattr(col.type, "tz", None)))
         return pc.cast(col, pa.int64()).to_numpy(zero_copy_only=False).astype(np.float64)
     if pa.types.is_integer(col.type) or pa.types.is_floating(col.type) \
-            or pa.types.is_boolean(col.type):
+            or pa.types.is_boolean(col.type) or pa.types.is_decimal(col.type):
         values = pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False)
         return values if values.flags.writeable else values.copy()
     text = pd.Series(col.to_numpy(zero_copy_only=False), dtype=object)
@@ -433,9 +433,11 @@ def _read_parquet(path: Path, roles, on_bad_rows) -> Columns:
         table = pq.read_table(path, columns=sorted(set(column.values())), use_threads=False)
     except (OSError, pa.ArrowException) as e:
         raise UserError(f"unreadable Parquet file: {e}", path=path) from None
+    table = table.unify_dictionaries()
     for role, name in column.items():
         kind = table.schema.field(name).type
-        if kinds[role] == NUMBER and not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+        if kinds[role] == NUMBER and not (pa.types.is_integer(kind) or pa.types.is_floating(kind)
+                                          or pa.types.is_decimal(kind)):
             raise UserError(f"{role} column {name!r} holds {kind}, not numbers", path=path)
     columns, bad = _convert(table, column, kinds)
     if bad.any() and on_bad_rows == "error":
