@@ -88,14 +88,18 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=ML20M_ROWS)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--folder", type=Path, help="keep the files here (default: a temp dir)")
+    parser.add_argument("--folder", type=Path,
+                        help="keep the files here, and reuse them when present (default: a "
+                             "temporary folder)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="interactions-load-") as tmp:
         folder = args.folder or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        paths = write_files(folder, args.rows)
+        paths = (folder / "ratings.csv", folder / "ratings.parquet")
+        if not (args.folder and all(p.is_file() for p in paths)):
+            paths = write_files(folder, args.rows)
         written = time.perf_counter() - t0
         results = [measure(p, args.repeats) for p in paths]
     report = {"rows": args.rows, "repeats": args.repeats, "write_seconds": round(written, 1),

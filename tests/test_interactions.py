@@ -441,3 +441,10 @@ def test_parquet_categorical_ids_and_decimal_weights(tmp_path):
     data = interactions.load(tmp_path / "c.parquet", user_col="u", item_col="i", weight_col="w",
                              min_weight=1)
     assert dense(data) == {("a", "x"): 1.0, ("b", "x"): 1.0}
+
+
+def test_iso_time_after_a_numeric_sample_is_read(tmp_path):
+    rows = [(f"u{k}", "x", 1, 1_500_000_000 + k) for k in range(200)]
+    rows.append(("u9", "y", 1, "2020-01-01T00:00:00Z"))
+    data = interactions.load(write(tmp_path, csv_text(rows)), **NAMED)
+    assert data.timestamps.data.max() == 1577836800

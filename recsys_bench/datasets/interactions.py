@@ -83,7 +83,8 @@ def load(path: str | os.PathLike | None = None, user_col: int | str = 0,
     Returns
     -------
     Interactions
-        Users and items in order of first appearance; ids as read. ``sources`` holds the size
+        Users and items with integer ids in ascending order, text ids in order of first
+        appearance; ids as read. ``sources`` holds the size
         and sha256 of each file read. ``stats``: ``rows_read``, ``bad_rows_skipped``,
         ``users_before``, ``items_before``, ``likes_before`` (rows left by ``min_weight``),
         ``duplicates_dropped``.
@@ -159,7 +160,7 @@ def build(columns: tabular.Columns, *, min_weight: float | None = None, binary: 
         key = _sorted_unique(key)
     else:
         order = (np.lexsort((times, key)) if duplicates == "last"
-                 else np.argsort(key, kind="stable"))
+                 else _stable_order(key))
         key = key[order]
         starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
         key = key[starts]
@@ -280,6 +281,18 @@ def _combine(values: np.ndarray, starts: np.ndarray, duplicates: str) -> np.ndar
     if duplicates == "last":
         return values[np.concatenate((starts[1:], [len(values)])) - 1]
     return values[starts]
+
+
+def _stable_order(key: np.ndarray) -> np.ndarray:
+    """``np.argsort(key, kind="stable")``, several times faster where key and row number fit
+    one int64 together: sorting the packed values needs no stable sort (they are distinct)."""
+    n = len(key)
+    shift = max(int(n - 1).bit_length(), 1)
+    if n == 0 or int(key.max()) >= 1 << (62 - shift):
+        return np.argsort(key, kind="stable")
+    packed = (key << shift) | np.arange(n, dtype=np.int64)
+    packed.sort()
+    return packed & ((1 << shift) - 1)
 
 
 def _distinct(codes: np.ndarray, n: int) -> int:

@@ -5,9 +5,10 @@ Delimited text is parsed by ``pyarrow.csv`` (C++); ids are dictionary-encoded wh
 millions of rows never become Python strings. Only when something is wrong does a plain Python
 pass over the text find the first bad line, to name it as ``file:line``.
 
-Arrow's thread pools are not used: with them a process that read a file aborted now and then at
-exit ("terminate called without an active exception", 5 of 80 runs here; apache/arrow#34314),
-and on the few cores a benchmark leaves free they buy little.
+Arrow's reader runs on its threads, but never together with a Python callback for bad rows
+(``on_bad_rows="skip"`` reads on one thread): the two together made the process abort at exit now
+and then ("terminate called without an active exception", 3 to 5 of 80 runs here, none of 80
+without the callback; compare apache/arrow#34314).
 """
 
 from __future__ import annotations
@@ -218,29 +219,32 @@ def read(path: str | os.PathLike, roles: dict[str, tuple[object, str]], *,
 def _read_delimited(path, lay: Layout, index, kinds, encoding, on_bad_rows) -> Columns:
     sample = head_text(path, encoding)
     try:
-        return _parse(path, lay, index, kinds, encoding, on_bad_rows, sample, integer_ids=True)
-    except _IntegerIdsFailed:
-        return _parse(path, lay, index, kinds, encoding, on_bad_rows, sample, integer_ids=False)
+        return _parse(path, lay, index, kinds, encoding, on_bad_rows, sample, guess=True)
+    except _GuessFailed:
+        return _parse(path, lay, index, kinds, encoding, on_bad_rows, sample, guess=False)
 
 
-class _IntegerIdsFailed(Exception):
-    """Ids that looked like integers in the first lines are not, further down."""
+class _GuessFailed(Exception):
+    """Ids or times that were integers or numbers in the first lines are not, further down."""
 
 
 def _parse(path, lay: Layout, index, kinds, encoding, on_bad_rows, sample: str,
-           integer_ids: bool) -> Columns:
-    """One pass of the Arrow parser. Ids that are integers in the sample are parsed as int64
-    (several times faster than strings); if one is not, :class:`_IntegerIdsFailed` asks for a
-    second pass with every id as text."""
+           guess: bool) -> Columns:
+    """One pass of the Arrow parser. With ``guess``, ids that are integers in the sample are
+    parsed as int64 (several times faster than text) and numeric times as numbers; if a later
+    value is not, :class:`_GuessFailed` asks for a second pass reading them as text."""
     names = [f"c{j}" for j in range(len(lay.names))]
     skip = on_bad_rows == "skip"
-    types, as_int = {}, False
+    types, guessed = {}, False
     for role, j in index.items():
-        if kinds[role] == ID and integer_ids and _numeric_column(sample, lay, j, integer=True):
-            types[names[j]], as_int = pa.int64(), True
-        elif kinds[role] in (ID, TEXT):
+        kind = kinds[role]
+        if kind == ID and guess and _numeric_column(sample, lay, j, integer=True):
+            types[names[j]], guessed = pa.int64(), True
+        elif kind in (ID, TEXT):
             types[names[j]] = pa.dictionary(pa.int32(), pa.string())
-        elif skip or (kinds[role] == TIME and not _numeric_column(sample, lay, j)):
+        elif kind == TIME and guess and not skip and _numeric_column(sample, lay, j):
+            types[names[j]], guessed = pa.float64(), True
+        elif skip or kind == TIME:
             types[names[j]] = pa.string()
         else:
             types[names[j]] = pa.float64()
@@ -248,7 +252,7 @@ def _parse(path, lay: Layout, index, kinds, encoding, on_bad_rows, sample: str,
 
     def handler(row):
         invalid.append(row.text)
-        return "skip" if skip else "error"
+        return "skip"
 
     delimiter, source = lay.delimiter, None
     try:
@@ -264,16 +268,16 @@ def _parse(path, lay: Layout, index, kinds, encoding, on_bad_rows, sample: str,
             source,
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=int(lay.header),
                                            encoding=encoding, block_size=1 << 24,
-                                           use_threads=False),
+                                           use_threads=not skip),
             parse_options=pacsv.ParseOptions(delimiter=delimiter,
                                               quote_char=lay.quote or False,
-                                              invalid_row_handler=handler),
+                                              invalid_row_handler=handler if skip else None),
             convert_options=pacsv.ConvertOptions(
                 column_types=types, include_columns=[names[j] for j in set(index.values())],
                 strings_can_be_null=False, quoted_strings_can_be_null=False))
     except pa.ArrowInvalid as e:
-        if as_int:
-            raise _IntegerIdsFailed() from None
+        if guessed:
+            raise _GuessFailed() from None
         if skip:
             raise UserError(f"cannot parse: {e}", path=path) from None
         raise _locate(path, lay, index, kinds, encoding, str(e)) from None
@@ -286,8 +290,8 @@ def _parse(path, lay: Layout, index, kinds, encoding, on_bad_rows, sample: str,
     rows = table.num_rows + len(invalid)
     columns, bad = _convert(table, {role: names[j] for role, j in index.items()}, kinds)
     if bad.any() and not skip:
-        if as_int:
-            raise _IntegerIdsFailed()
+        if guessed:
+            raise _GuessFailed()
         raise _locate(path, lay, index, kinds, encoding, "a bad value")
     first_bad = f"{invalid[0]!r}" if invalid else None
     if bad.any() and first_bad is None:
@@ -329,8 +333,9 @@ def _codes(col: pa.ChunkedArray, empty_ok: bool = False):
             np.zeros(len(col), dtype=bool)
         if col.null_count:
             col = col.fill_null(0)
-        codes, uniques = pd.factorize(col.to_numpy(zero_copy_only=False))
-        return codes.astype(np.int64, copy=False), uniques, missing
+        values = col.to_numpy(zero_copy_only=False)
+        codes, uniques = _dense_codes(values)
+        return codes, uniques, missing
     if not pa.types.is_dictionary(col.type):
         col = pc.dictionary_encode(col.combine_chunks() if col.num_chunks else
                                    pa.array([], col.type))
@@ -346,6 +351,17 @@ def _codes(col: pa.ChunkedArray, empty_ok: bool = False):
         if len(empty):
             missing |= np.isin(codes, empty)
     return codes, uniques.astype(object) if uniques.dtype.kind in "OU" else uniques, missing
+
+
+def _dense_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of integer ids numbered in ascending order: by a presence table when the ids are
+    non-negative and not much larger than their count (one pass, no hashing), else by sorting."""
+    if len(values) and values.min() >= 0 and values.max() < 4 * len(values) + (1 << 20):
+        present = np.zeros(int(values.max()) + 1, dtype=bool)
+        present[values] = True
+        return (np.cumsum(present) - 1)[values], np.flatnonzero(present).astype(values.dtype)
+    uniques, codes = np.unique(values, return_inverse=True)
+    return codes.astype(np.int64, copy=False), uniques
 
 
 def _floats(col: pa.ChunkedArray, kind: str) -> np.ndarray:
