@@ -250,3 +250,21 @@ def test_msd_zip_without_the_triplets_is_refused(tmp_path):
         z.writestr("something_else.txt", "x")
     with pytest.raises(UserError, match="lacks train_triplets.txt"):
         datasets.load("msd-taste-profile", path=archive)
+
+
+def test_cli_list_shows_source_size_license_and_presence(tmp_path, data_home):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    ml1m_folder(data_home / "ml-1m")
+    out = subprocess.run([sys.executable, "-m", "recsys_bench", "datasets", "list"], check=False,
+                         capture_output=True, text=True, cwd=root,
+                         env={"PYTHONPATH": str(root), "PATH": "/usr/bin",
+                              "RECSYS_BENCH_DATA": str(data_home)})
+    assert out.returncode == 0, out.stderr
+    block = out.stdout.split("movielens-1m", 1)[1].split("movielens-10m", 1)[0]
+    assert "present; 5.9 MB, 1,000,209 interactions" in block and "not present" not in block
+    assert "source: https://files.grouplens.org/datasets/movielens/ml-1m.zip" in block
+    assert "license: GroupLens terms" in block
+    assert "not present; size not recorded" in out.stdout.split("lastfm-360k", 1)[1]

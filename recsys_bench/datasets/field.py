@@ -91,8 +91,8 @@ def present(name: str) -> bool:
 
     spec = CATALOG[name]
     root = data_dir()
-    return (root / spec.archive).is_file() or _files_in(spec, root) is not None \
-        or _files_in(spec, root / spec.name) is not None
+    return (root / spec.archive).is_file() or any(_files_in(spec, folder) is not None
+                                                  for folder in _folders(spec, root))
 
 
 def locate(spec: FieldDataset, path=None, verify: bool = True
@@ -112,7 +112,7 @@ def locate(spec: FieldDataset, path=None, verify: bool = True
     if root.is_file():
         archive = root
     else:
-        for folder in (root, root / spec.folder, root / spec.name):
+        for folder in _folders(spec, root):
             if _files_in(spec, folder) is not None:
                 files = tuple(SourceFile.of(folder / f) for f in spec.files)
                 return folder, files, {"source": "unpacked files", "archive_checked": False}
@@ -123,6 +123,12 @@ def locate(spec: FieldDataset, path=None, verify: bool = True
                         f"{', '.join(spec.files)}); download {spec.url} ({spec.expected()}) "
                         f"into {root}, or pass --option path=FILE_OR_FOLDER")
     return _unpack(spec, archive, verify)
+
+
+def _folders(spec: FieldDataset, root: Path) -> tuple[Path, ...]:
+    """Where the unpacked files may be: the folder itself, the archive's top folder in it, or
+    the folder an archive is unpacked into."""
+    return (root, root / spec.folder, root / spec.name)
 
 
 def _files_in(spec: FieldDataset, folder: Path) -> Path | None:
