@@ -82,7 +82,8 @@ def _parser() -> argparse.ArgumentParser:
               recsys-bench datasets stats movielens-1m --option path=downloads/ml-1m.zip
             """))
     stats.add_argument("name", help="data set name (see `datasets list`)")
-    stats.add_argument("--path", metavar="DIR", help="folder holding the source files")
+    stats.add_argument("--path", metavar="PATH",
+                       help="the source: a folder, a file or an archive (= --option path=PATH)")
     stats.add_argument("--seed", type=int, help="generator seed (synthetic data sets)")
     stats.add_argument("--min-user-likes", type=int, metavar="N",
                        help="drop users with fewer likes, iteratively (1 = no thresholding)")
@@ -262,15 +263,15 @@ def _datasets(args: argparse.Namespace) -> int:
     options = {key: value for key, value in (
         ("path", args.path), ("seed", args.seed), ("min_user_likes", args.min_user_likes),
         ("min_item_likes", args.min_item_likes)) if value is not None}
+    accepted = datasets.option_names(args.name)
+    for key in options:
+        if key not in accepted:
+            raise UserError(f"dataset {args.name!r} takes no --{key.replace('_', '-')}")
     for text in args.option:
         key, value = _option(text)
         if key in options:
             raise UserError(f"option {key!r} given twice")
         options[key] = value
-    accepted = datasets.option_names(args.name)
-    for key in options:
-        if key not in accepted:
-            raise UserError(f"dataset {args.name!r} takes no --{key.replace('_', '-')}")
     data = datasets.load(args.name, **options)
     summary = data.summary()
     if args.json:

@@ -448,3 +448,27 @@ def test_iso_time_after_a_numeric_sample_is_read(tmp_path):
     rows.append(("u9", "y", 1, "2020-01-01T00:00:00Z"))
     data = interactions.load(write(tmp_path, csv_text(rows)), **NAMED)
     assert data.timestamps.data.max() == 1577836800
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--option", "user_column=0"], "unknown option(s) user_column for dataset 'interactions'"),
+    (["--option", "nokey"], "expected KEY=VALUE"),
+    (["--option", "header=true", "--option", "header=false"], "option 'header' given twice"),
+])
+def test_cli_option_mistakes_are_one_line(tmp_path, args, needle):
+    out = cli("datasets", "stats", "interactions", "--path", str(write(tmp_path, csv_text())),
+              *args)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and needle in out.stderr
+
+
+def test_cli_option_values():
+    from recsys_bench.cli import _option
+
+    assert _option("user_col=0") == ("user_col", 0)
+    assert _option("header=false") == ("header", False)
+    assert _option("min_weight=3.5") == ("min_weight", 3.5)
+    assert _option("delimiter=\\t") == ("delimiter", "\t")
+    assert _option("delimiter=::") == ("delimiter", "::")
+    assert _option("quote=none") == ("quote", None)
+    assert _option("path=data/ratings 2.csv") == ("path", "data/ratings 2.csv")
+    assert _option('user_col="0"') == ("user_col", "0")
