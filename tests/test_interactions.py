@@ -435,7 +435,7 @@ def test_parquet_categorical_ids_and_decimal_weights(tmp_path):
 
     table = pa.table({"u": pa.array(["a", "b", "a"]).dictionary_encode(),
                       "i": pa.array(["x", "x", "y"]).dictionary_encode(),
-                      "w": pa.array([decimal.Decimal("1.5"), decimal.Decimal("2"),
+                      "w": pa.array([decimal.Decimal("1.5"), decimal.Decimal(2),
                                      decimal.Decimal("0.5")], pa.decimal128(4, 1))})
     pq.write_table(table, tmp_path / "c.parquet", row_group_size=1)
     data = interactions.load(tmp_path / "c.parquet", user_col="u", item_col="i", weight_col="w",
@@ -472,3 +472,19 @@ def test_cli_option_values():
     assert _option("quote=none") == ("quote", None)
     assert _option("path=data/ratings 2.csv") == ("path", "data/ratings 2.csv")
     assert _option('user_col="0"') == ("user_col", "0")
+
+
+def test_bad_row_in_a_compressed_file_names_its_line(tmp_path):
+    path = tmp_path / "r.csv.bz2"
+    with bz2.open(path, "wt") as f:
+        f.write(csv_text() + "u1,m1,x,1\n")
+    with pytest.raises(UserError, match=r"r\.csv\.bz2:9: weight column 'rating': 'x'"):
+        interactions.load(path, **NAMED)
+
+
+def test_inspect_movielens_dat(tmp_path):
+    text = "1::1193::5::978300760\n1::661::3::978302109\n2::914::4::978301968\n"
+    options = sniff.guess(write(tmp_path, text, "ratings.dat")).options
+    assert options["delimiter"] == "::" and options["header"] is False
+    assert (options["user_col"], options["item_col"], options["weight_col"],
+            options["timestamp_col"]) == (0, 1, 2, 3)
