@@ -241,6 +241,8 @@ def test_msd_triplets_play_counts(tmp_path):
     (tmp_path / "train_triplets.txt").write_text(MSD)
     data = datasets.load("msd-taste-profile", path=tmp_path)
     assert data.nnz == 3 and sorted(data.matrix.data.tolist()) == [1, 2, 3]
+    same = datasets.load("msd-taste-profile", path=tmp_path / "train_triplets.txt")
+    assert same.nnz == 3 and same.sources == data.sources
     assert data.stats["rows_published"] == 48_373_586
 
 

@@ -108,6 +108,8 @@ def locate(spec: FieldDataset, path=None, verify: bool = True
     from recsys_bench.datasets import data_dir
 
     root = Path(path) if path is not None else data_dir()
+    if root.is_file() and root.name in spec.files:
+        root = root.parent
     archive = None
     if root.is_file():
         archive = root
