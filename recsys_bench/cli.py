@@ -47,9 +47,22 @@ def _parser() -> argparse.ArgumentParser:
               recsys-bench datasets synth-sketchfab --out data/sketchfab --seed 0
               recsys-bench datasets stats sketchfab --path data/sketchfab
               recsys-bench datasets stats movielens-100k --min-user-likes 1 --min-item-likes 1 --json
+              recsys-bench datasets inspect data/ratings.csv
+              recsys-bench datasets stats interactions --option path=data/ratings.csv \
+                  --option user_col=userId --option item_col=movieId
             """))
     dsub = datasets.add_subparsers(dest="datasets_command", metavar="ACTION", required=True)
-    dsub.add_parser("list", help="the registered data sets")
+    listing = dsub.add_parser("list", help="the registered data sets (source, size, license, "
+                                           "whether present)")
+    listing.add_argument("--json", action="store_true", help="print one JSON object per line")
+    inspect_cmd = dsub.add_parser(
+        "inspect", formatter_class=_formatter,
+        help="guess an interaction file's delimiter, header and columns; print the config",
+        description="Read the first lines of a delimited or Parquet file, guess its delimiter, "
+                    "header and which columns are the user, item, weight and timestamp, and "
+                    "print the [[datasets]] entry (and the stats command) that load it.",
+        epilog="example:\n  recsys-bench datasets inspect data/ratings.csv.gz\n")
+    inspect_cmd.add_argument("file", metavar="FILE", help="the interaction file")
     synth = dsub.add_parser(
         "synth-sketchfab", formatter_class=_formatter,
         help="write the synthetic Sketchfab files (model_likes_anon.psv, model_feats.psv)",
@@ -68,14 +81,22 @@ def _parser() -> argparse.ArgumentParser:
               recsys-bench datasets stats sketchfab-synthetic
               recsys-bench datasets stats sketchfab --path data/sketchfab --min-user-likes 10
               recsys-bench datasets stats movielens-100k --json
+              recsys-bench datasets stats interactions --option path=ratings.csv \
+                  --option user_col=userId --option item_col=movieId \
+                  --option weight_col=rating --option min_weight=4
+              recsys-bench datasets stats movielens-1m --option path=downloads/ml-1m.zip
             """))
     stats.add_argument("name", help="data set name (see `datasets list`)")
-    stats.add_argument("--path", metavar="DIR", help="folder holding the source files")
+    stats.add_argument("--path", metavar="PATH",
+                       help="the source: a folder, a file or an archive (= --option path=PATH)")
     stats.add_argument("--seed", type=int, help="generator seed (synthetic data sets)")
     stats.add_argument("--min-user-likes", type=int, metavar="N",
                        help="drop users with fewer likes, iteratively (1 = no thresholding)")
     stats.add_argument("--min-item-likes", type=int, metavar="N",
                        help="drop items with fewer likes, iteratively (1 = no thresholding)")
+    stats.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                       help="a loader option (repeatable): path=FILE, user_col=0, header=true, "
+                            "min_weight=4, ... (values read as in TOML, else as text)")
     stats.add_argument("--json", action="store_true", help="print one JSON object")
 
     models = commands.add_parser(
@@ -289,9 +310,26 @@ def _datasets(args: argparse.Namespace) -> int:
     from recsys_bench import datasets
 
     if args.datasets_command == "list":
-        width = max(map(len, datasets.names()))
-        for name in datasets.names():
-            print(f"{name:<{width}}  {datasets.describe(name)}")
+        rows = datasets.catalog_rows()
+        width = max(len(row["name"]) for row in rows)
+        for row in rows:
+            if args.json:
+                print(json.dumps(row))
+                continue
+            print(f"{row['name']:<{width}}  {row['description']}")
+            if "source" in row:
+                pad = " " * (width + 2)
+                print(f"{pad}{'present' if row['present'] else 'not present'}; {row['size']}, "
+                      f"{row['rows']:,} interactions; {row['checksum']}\n"
+                      f"{pad}source: {row['source']}\n{pad}license: {row['license']}")
+        return 0
+    if args.datasets_command == "inspect":
+        from recsys_bench.datasets.sniff import guess
+
+        found = guess(args.file)
+        print(f"# {found.path}: " + ", ".join(found.notes))
+        print(found.toml())
+        print(f"# check it with:\n# {found.command()}")
         return 0
     if args.datasets_command == "synth-sketchfab":
         from recsys_bench.datasets import sketchfab_synthetic
@@ -306,14 +344,23 @@ def _datasets(args: argparse.Namespace) -> int:
     for key in options:
         if key not in accepted:
             raise UserError(f"dataset {args.name!r} takes no --{key.replace('_', '-')}")
-    summary = datasets.load(args.name, **options).summary()
+    for text in args.option:
+        key, value = _option(text)
+        if key in options:
+            raise UserError(f"option {key!r} given twice")
+        options[key] = value
+    data = datasets.load(args.name, **options)
+    summary = data.summary()
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps({**summary, "sources": [s.as_dict() for s in data.sources]}))
     else:
         width = max(map(len, summary))
         for key, value in summary.items():
             print(f"{key:<{width}}  {value:,}" if isinstance(value, int) else
                   f"{key:<{width}}  {value}")
+        for source in data.sources:
+            print(f"{'source':<{width}}  {source.name} ({source.size:,} bytes, "
+                  f"sha256 {source.sha256})")
     return 0
 
 
@@ -383,6 +430,25 @@ def _query(args: argparse.Namespace) -> int:
         print(f"tags suggested for {embeddings.describe(saved, index)}")
         print(embeddings.format_tag_hits(saved.tags_for_item(index, n)))
     return 0
+
+
+def _option(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` of ``--option``: the value as a TOML value (number, true/false, quoted
+    string), ``none`` as None, else as text with ``\\t``-style escapes read."""
+    import tomllib
+
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key.isidentifier():
+        raise UserError(f"--option {text!r}: expected KEY=VALUE")
+    if value.lower() == "none":
+        return key, None
+    for candidate in (value, json.dumps(value).replace("\\\\", "\\")):
+        try:
+            return key, tomllib.loads(f"v = {candidate}")["v"]
+        except (tomllib.TOMLDecodeError, ValueError):
+            continue
+    return key, value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,10 +2,47 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file a data set was read from, identified by content so changed data is never mistaken
+    for the same data.
+
+    Attributes
+    ----------
+    name : str
+        The file's name (no folder: the same data moved elsewhere stays the same).
+    size : int
+        Bytes.
+    sha256 : str
+        Hex digest of the bytes.
+    """
+
+    name: str
+    size: int
+    sha256: str
+
+    @classmethod
+    def of(cls, path: str | os.PathLike, chunk: int = 1 << 22) -> SourceFile:
+        """Size and sha256 of the file at ``path`` (read in chunks, any size)."""
+        path = Path(path)
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            while block := f.read(chunk):
+                digest.update(block)
+        return cls(name=path.name, size=path.stat().st_size, sha256=digest.hexdigest())
+
+    def as_dict(self) -> dict:
+        """Plain form for JSON (``splits/<label>.json``, ``run.json``)."""
+        return {"name": self.name, "size": self.size, "sha256": self.sha256}
 
 
 @dataclass(frozen=True)
@@ -34,6 +71,8 @@ class Interactions:
     stats : dict
         Before/after figures of the load: ``users_before``, ``items_before``, ``likes_before``,
         ``duplicates_dropped`` and whatever else the loader reports.
+    sources : tuple of SourceFile
+        The files read (empty for generated data), for recording with a run.
     """
 
     matrix: sp.csr_matrix
@@ -45,6 +84,7 @@ class Interactions:
     timestamps: sp.csr_matrix | None = None
     name: str = ""
     stats: dict = field(default_factory=dict)
+    sources: tuple[SourceFile, ...] = ()
 
     @property
     def n_users(self) -> int:

@@ -179,6 +179,9 @@ def test_runner_records_probes_and_fit_cpu_time(tmp_path):
     report = write_report(run_dir).read_text()
     assert "Yardstick (how busy the machine was; a fixed probe, lower is faster): " in report
     assert "median of 2 probe(s)" in report
+    from recsys_bench.analysis.board import board_data
+
+    assert "median of 2 probe(s)" in board_data([run_dir])["runs"][0]["yardstick"]
     runner.run(tmp_path / "tiny.toml", run_dir, quiet=True, executor="inline")
     assert "yardstick" not in read_run_info(run_dir)["sessions"][-1]
 

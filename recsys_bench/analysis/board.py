@@ -297,7 +297,16 @@ def _run_summary(run: Run) -> dict:
         "trials": int(table["trial_id"].nunique()),
         "failed": int(table.loc[table["status"] != "ok", "trial_id"].nunique()),
         "raw": (run.path / "raw").is_dir(),
+        "yardstick": _yardstick_text(info),
     }
+
+
+def _yardstick_text(info: dict) -> str:
+    """How busy the machine was during the run, as the report says it (empty when unknown)."""
+    from recsys_bench import yardstick
+
+    stick = yardstick.run_yardstick(info) if info else None
+    return stick.summary() if stick else ""
 
 
 def _settings_records(settings: pd.DataFrame, sig: dict, metrics: dict) -> list[dict]:

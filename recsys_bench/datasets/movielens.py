@@ -18,6 +18,7 @@ so the cache is complete or absent.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import http.client
 import io
@@ -38,7 +39,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys_bench.data import Interactions
+from recsys_bench.data import Interactions, SourceFile
 from recsys_bench.errors import UserError
 
 GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
@@ -125,7 +126,17 @@ def load(path: str | os.PathLike | None = None, min_rating: float = 4) -> Intera
             or not min_rating >= 0:
         raise UserError(f"min_rating must be a number >= 0, got {min_rating!r}")
     raw = read_source(path)
-    return to_interactions(raw, min_rating)
+    return dataclasses.replace(to_interactions(raw, min_rating), sources=_source_files(path))
+
+
+def _source_files(path) -> tuple[SourceFile, ...]:
+    """Size and sha256 of the files read: the archive, the folder's files, or the cache's."""
+    if path is not None:
+        path = Path(path)
+        files = [path] if path.is_file() else [path / n for n in ("u.data", "u.item", "u.genre")]
+    else:
+        files = [cache_dir() / _RATINGS_FILE, cache_dir() / _ITEMS_FILE]
+    return tuple(SourceFile.of(f) for f in files if f.is_file())
 
 
 def read_source(path: str | os.PathLike | None = None) -> Ratings:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import gc
 import itertools
-import numbers
 import os
 from pathlib import Path
 
@@ -23,7 +23,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys_bench.data import Interactions
+from recsys_bench.data import Interactions, SourceFile
+from recsys_bench.datasets import kcore
+from recsys_bench.datasets.kcore import count_option, threshold
 from recsys_bench.datasets.psv import SketchfabDialect, require_line_end
 from recsys_bench.errors import UserError
 
@@ -43,7 +45,8 @@ def load(path: str | os.PathLike | None = None, min_user_likes: int = 5, min_ite
     path : str or os.PathLike
         Folder holding ``model_likes_anon.psv`` and, optionally, ``model_feats.psv``.
     min_user_likes, min_item_likes : int
-        Iterative k-core thresholds of the study (see :func:`threshold`); 0 or 1 keeps all.
+        Iterative k-core thresholds of the study (the shared
+        :func:`recsys_bench.datasets.kcore.threshold`); 0 or 1 keeps all.
     min_tag_count : int
         Keep a ``category_*`` / ``tag_*`` feature only when at least this many of the kept
         models carry it.
@@ -68,9 +71,9 @@ def load(path: str | os.PathLike | None = None, min_user_likes: int = 5, min_ite
     """
     if path is None:
         raise UserError(f"the sketchfab dataset needs a folder (--path DIR) holding {LIKES_FILE}")
-    min_user_likes = _count_option("min_user_likes", min_user_likes)
-    min_item_likes = _count_option("min_item_likes", min_item_likes)
-    min_tag_count = _count_option("min_tag_count", min_tag_count)
+    min_user_likes = count_option("min_user_likes", min_user_likes)
+    min_item_likes = count_option("min_item_likes", min_item_likes)
+    min_tag_count = count_option("min_tag_count", min_tag_count)
     folder = Path(path)
     if not folder.is_dir():
         raise UserError("no such folder (expected one holding the Sketchfab files)", path=folder)
@@ -88,78 +91,26 @@ def load(path: str | os.PathLike | None = None, min_user_likes: int = 5, min_ite
     pairs = _sorted_unique(user_code.astype(np.int64) * n_items + item_code)
     users, items = np.divmod(pairs, n_items)
 
-    keep = threshold(users, items, min_user_likes, min_item_likes)
-    if not keep.any():
-        raise UserError(f"thresholds min_user_likes={min_user_likes}, "
-                        f"min_item_likes={min_item_likes} leave no data", path=likes_path)
-    users, items = users[keep], items[keep]
-    kept_users = np.flatnonzero(np.bincount(users, minlength=len(user_ids)))
-    kept_items = np.flatnonzero(np.bincount(items, minlength=n_items))
-    rows = np.searchsorted(kept_users, users)
-    cols = np.searchsorted(kept_items, items).astype(np.int32)
-    matrix = _csr(rows, cols, (len(kept_users), len(kept_items)))
-
     first_seen = np.flatnonzero(~pd.Series(item_code).duplicated().to_numpy())
-    item_names = names[first_seen[kept_items]]
-    item_ids = np.asarray(item_ids, dtype=object)[kept_items]
-
     stats = dict(users_before=len(user_ids), items_before=n_items, likes_before=n_rows,
-                 duplicates_dropped=n_rows - len(pairs), min_user_likes=min_user_likes,
-                 min_item_likes=min_item_likes)
+                 duplicates_dropped=n_rows - len(pairs))
+    full = Interactions(matrix=_csr(users, items.astype(np.int32), (len(user_ids), n_items)),
+                        user_ids=np.asarray(user_ids, dtype=object),
+                        item_ids=np.asarray(item_ids, dtype=object),
+                        item_names=names[first_seen], name="sketchfab", stats=stats)
+    data = kcore.apply(full, min_user_likes, min_item_likes, where=likes_path)
+    del full
+    sources = [SourceFile.of(likes_path)]
     item_features = feature_names = None
     feats_path = folder / FEATURES_FILE
+    stats = data.stats
     if features and feats_path.is_file():
-        item_features, feature_names, feature_stats = _features(feats_path, item_ids,
+        item_features, feature_names, feature_stats = _features(feats_path, data.item_ids,
                                                                 min_tag_count)
-        stats.update(feature_stats)
-
-    return Interactions(matrix=matrix, user_ids=np.asarray(user_ids, dtype=object)[kept_users],
-                        item_ids=item_ids, item_names=item_names, item_features=item_features,
-                        feature_names=feature_names, name="sketchfab", stats=stats)
-
-
-def threshold(users: np.ndarray, items: np.ndarray, min_user: int, min_item: int) -> np.ndarray:
-    """Iterative k-core filter of the study: which interactions survive the thresholds.
-
-    Drops the interactions of users with fewer than ``min_user`` of them, then those of items
-    with fewer than ``min_item``, and repeats until neither step drops anything. The result is
-    the largest subset in which every remaining user and item meets its minimum (it does not
-    depend on the order of the steps).
-
-    Parameters
-    ----------
-    users, items : numpy.ndarray
-        Non-negative integer codes, one pair per interaction. A repeated pair counts once per
-        occurrence, so deduplicate first to count distinct likes.
-    min_user, min_item : int
-        Minimum interactions per user and per item; 0 or 1 keeps everything.
-
-    Returns
-    -------
-    numpy.ndarray
-        Boolean mask over the interactions.
-    """
-    users = np.asarray(users)
-    items = np.asarray(items)
-    alive = np.arange(len(users))
-    steps = [(users, int(min_user)), (items, int(min_item))]
-    # A step that drops leaves its own side satisfied (whole users/items go), so the next step
-    # that drops nothing proves both sides are: ``quiet`` counts the satisfied sides.
-    quiet, step = 0, 0
-    while quiet < 2 and len(alive):
-        codes, minimum = steps[step % 2]
-        sub = codes[alive]
-        counts = np.bincount(sub)
-        ok = counts[sub] >= minimum
-        if ok.all():
-            quiet += 1
-        else:
-            alive = alive[ok]
-            quiet = 1
-        step += 1
-    keep = np.zeros(len(users), dtype=bool)
-    keep[alive] = True
-    return keep
+        stats = {**stats, **feature_stats}
+        sources.append(SourceFile.of(feats_path))
+    return dataclasses.replace(data, item_features=item_features, feature_names=feature_names,
+                               stats=stats, sources=tuple(sources))
 
 
 def read_psv(path: Path, header: tuple[str, ...]) -> list[np.ndarray]:
@@ -337,7 +288,4 @@ def _csr(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> sp.csr_m
     return matrix
 
 
-def _count_option(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise UserError(f"{name} must be a whole number >= 0, got {value!r}")
-    return int(value)
+__all__ = ["FEATURES_FILE", "LIKES_FILE", "load", "read_psv", "record_line", "threshold"]

@@ -130,7 +130,8 @@ def _make_splits(experiment: Experiment, spec, folder: RunFolder, data) -> dict:
             "split": _split_identity(experiment), "users": int(data.n_users),
             "items": int(data.n_items), "likes": int(data.nnz),
             "features": None if data.item_features is None else int(data.item_features.shape[1]),
-            "features_file": features_file, "summary": data.summary(), "seeds": seeds}
+            "features_file": features_file, "summary": data.summary(),
+            "sources": [source.as_dict() for source in data.sources], "seeds": seeds}
 
 
 def plan_trials(experiment: Experiment, prepared: dict[tuple[str, int], PreparedSplit]

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from recsys_bench.datasets import recorded_sources
 from recsys_bench.errors import UserError
 from recsys_bench.experiment import guard
 from recsys_bench.experiment.config import Experiment, load_config
@@ -128,6 +129,7 @@ def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bo
         with guard.config_named(experiment.path):
             prepared = prepare_splits(experiment, run_dir, say, load=sources.load)
         sources.release()
+        session["sources"] = recorded_sources(run_dir)
         trials = plan_trials(experiment, prepared)
         guard.check_trials(experiment, trials)
         frames = guard.read_trials(run_dir, say)

@@ -75,9 +75,10 @@ function setup() {
     const warn = r.in_progress ? ' <span class="warn">run still in progress: numbers are ' +
       "partial</span>" : "";
     const failed = r.failed ? `, ${r.failed} failed` : "";
+    const stick = r.yardstick ? `; yardstick (how busy the machine was): ${esc(r.yardstick)}` : "";
     return `<div><b>${esc(r.name)}</b>: experiment ${esc(r.experiment)}, ${r.trials} trials` +
       `${failed}, commit ${esc(r.commit || "?")}${r.dirty ? " (dirty)" : ""}, ` +
-      `${esc(r.started_at)}${warn}</div>`;
+      `${esc(r.started_at)}${stick}${warn}</div>`;
   }).join("");
   for (const id of ["dataset", "metric", "f-model", "f-threads"]) {
     $(id).addEventListener("change", () => { if (id === "dataset") refreshFilters(); redraw(); });
