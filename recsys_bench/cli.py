@@ -433,22 +433,10 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _option(text: str) -> tuple[str, object]:
-    """``KEY=VALUE`` of ``--option``: the value as a TOML value (number, true/false, quoted
-    string), ``none`` as None, else as text with ``\\t``-style escapes read."""
-    import tomllib
+    """``KEY=VALUE`` of ``--option`` (see :func:`recsys_bench.experiment.schema.option`)."""
+    from recsys_bench.experiment.schema import option
 
-    key, sep, value = text.partition("=")
-    key = key.strip()
-    if not sep or not key.isidentifier():
-        raise UserError(f"--option {text!r}: expected KEY=VALUE")
-    if value.lower() == "none":
-        return key, None
-    for candidate in (value, json.dumps(value).replace("\\\\", "\\")):
-        try:
-            return key, tomllib.loads(f"v = {candidate}")["v"]
-        except (tomllib.TOMLDecodeError, ValueError):
-            continue
-    return key, value
+    return option(text)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -166,9 +166,9 @@ def test_workers_that_do_not_see_the_run_folder_are_refused(inline_table, config
         pool.close()
 
 
-def _plugin_folder(path, *names):
+def _plugin_folder(path):
     path.mkdir()
-    (path / "config.toml").write_text("".join(f'[[models]]\nname = "{n}"\n' for n in names))
+    (path / "config.toml").write_text("")
     return path
 
 
@@ -176,15 +176,16 @@ def test_workers_that_cannot_import_a_plugin_model_are_refused(cluster, tmp_path
     (tmp_path / "plug_here.py").write_text("class Model: pass\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     task = executors.Task("t", time.sleep, (0.0,))
-    pool = executors.make("dask", _plugin_folder(tmp_path / "ok", "popularity", "plug_here:Model"),
-                          scheduler=cluster.scheduler_address)
+    pool = executors.make("dask", _plugin_folder(tmp_path / "ok"),
+                          scheduler=cluster.scheduler_address,
+                          models=("popularity", "plug_here:Model"))
     try:
         pool._check_folder()
         assert pool.folder_seen
     finally:
         pool.close()
-    pool = executors.make("dask", _plugin_folder(tmp_path / "bad", "nosuch_plugin.recs:Model"),
-                          scheduler=cluster.scheduler_address)
+    pool = executors.make("dask", _plugin_folder(tmp_path / "bad"),
+                          scheduler=cluster.scheduler_address, models=("nosuch_plugin.recs:Model",))
     try:
         with pytest.raises(UserError) as info:
             pool.start(task)
@@ -199,8 +200,8 @@ def test_a_model_registered_in_this_process_only_is_refused_on_dask(cluster, tmp
     from recsys_bench import models
 
     models.register("here-only", "recsys_bench.models.baselines:Popularity")
-    pool = executors.make("dask", _plugin_folder(tmp_path / "run", "here-only"),
-                          scheduler=cluster.scheduler_address)
+    pool = executors.make("dask", _plugin_folder(tmp_path / "run"),
+                          scheduler=cluster.scheduler_address, models=("here-only",))
     try:
         with pytest.raises(UserError, match="registered in this process only"):
             pool._check_folder()

@@ -8,15 +8,13 @@ what value, and stops one that ran past its time. Three are provided; :func:`mak
 by name. The caller stores what tasks return, so nothing is written after it is gone.
 
 ``processes`` (the default)
-    Persistent worker processes on this machine (fresh interpreters, one trial at a time each,
-    output in ``logs/worker-<pid>.log``). A trial past ``timeout_s`` is killed with its worker;
-    a worker that dies (a crash, an out-of-memory kill, ``kill -9``) becomes a ``failed`` row
-    and the run goes on with new workers. The budget is this machine's cores.
+    Persistent worker processes on this machine (fresh interpreters, one task at a time each,
+    output in ``logs/worker-<pid>.log``). A task past ``timeout_s`` is killed with its worker; a
+    worker that dies (a crash, ``kill -9``) costs only its task. The budget is the cores.
 
 ``inline``
-    Each trial in the calling process, one at a time, for debugging and profiling (a debugger
-    and ``cProfile`` see the trial itself). ``timeout_s`` is not enforced: a trial runs to its
-    end. A crash of the trial's native code ends the run.
+    Each task in the calling process, one at a time, for debugging and profiling; ``timeout_s``
+    is not enforced.
 
 ``dask``
     Each task runs on a ``distributed`` cluster (``Client(scheduler_address)``) and its value
@@ -50,12 +48,9 @@ the inline executor or the Dask worker thread) to keep data between tasks, such 
 last trial used. An exception a task raises makes it ``failed`` (with the ``inline`` executor
 it propagates, so a debugger sees it).
 
-Why ``processes`` is a pool of its own rather than loky (joblib's pool): a trial past its
-timeout must be killed without losing the other workers' running trials, a worker killed from
-outside (``kill -9``, the kernel's OOM killer) must cost only its own trial, and each worker runs
-one trial at a time with the trial's own thread count pinned (BLAS, OpenMP) and its own peak
-memory. loky's executor treats a dead worker as a broken pool (every pending future fails) and
-offers no way to kill one task's worker; joblib's per-task timeout aborts the whole call.
+Why ``processes`` is a pool of its own rather than loky (joblib's pool): a task past its timeout
+must be killed without losing the others, and a worker killed from outside must cost only its own
+task; loky treats a dead worker as a broken pool, and joblib's timeout aborts the whole call.
 """
 
 from __future__ import annotations
@@ -146,7 +141,8 @@ class Executor(Protocol):
         """Stop every running trial and release workers; safe to call twice."""
 
 
-def make(name: str, run_dir: str | os.PathLike, *, scheduler: str | None = None) -> Executor:
+def make(name: str, run_dir: str | os.PathLike, *, scheduler: str | None = None,
+         models: tuple[str, ...] = ()) -> Executor:
     """The executor called ``name`` for the run folder ``run_dir``.
 
     Parameters
@@ -157,6 +153,9 @@ def make(name: str, run_dir: str | os.PathLike, *, scheduler: str | None = None)
         The run folder (it need not exist yet).
     scheduler : str, optional
         The Dask scheduler's address (``tcp://HOST:8786``); required by, and only for, ``dask``.
+    models : tuple of str
+        The model names the tasks will use: a Dask cluster's workers must be able to import
+        the plug-ins among them (checked before the first task).
 
     Returns
     -------
@@ -179,7 +178,7 @@ def make(name: str, run_dir: str | os.PathLike, *, scheduler: str | None = None)
     if not scheduler:
         raise UserError("the dask executor needs the Dask scheduler's address: "
                         "--scheduler tcp://HOST:8786")
-    return DaskExecutor(Path(os.path.abspath(run_dir)), scheduler)
+    return DaskExecutor(Path(os.path.abspath(run_dir)), scheduler, models)
 
 
 # --------------------------------------------------------------------------- inline
@@ -453,13 +452,14 @@ class DaskExecutor:
 
     name = "dask"
 
-    def __init__(self, run_dir: Path, address: str):
+    def __init__(self, run_dir: Path, address: str, models: tuple[str, ...] = ()):
         import dask
         from dask.utils import parse_timedelta
 
         distributed = _import_distributed()
         self.run_dir = run_dir
         self.address = address
+        self.models = tuple(models)
         self.futures: dict = {}
         self.finished = threading.Event()
         self.done: list[Done] = []
@@ -531,14 +531,10 @@ class DaskExecutor:
         self.folder_seen = True
 
     def _check_plugins(self) -> None:
-        """Refuse workers that cannot find the module of a plug-in model of the config."""
-        from recsys_bench.experiment.schema import read_toml
+        """Refuse workers that cannot find the module of a plug-in model the tasks use."""
         from recsys_bench.models import worker_modules
 
-        raw, _ = read_toml(self.run_dir / "config.toml", what="the stored config.toml")
-        names = [m.get("name") for m in raw.get("models", []) if isinstance(m, dict)]
-        names.append(raw.get("search", {}).get("model"))
-        needed = worker_modules(name for name in names if isinstance(name, str))
+        needed = worker_modules(self.models)
         for name, module in needed.items():
             found = self.client.run(_module_found, module)
             missing = sorted(address for address, ok in found.items() if not ok)

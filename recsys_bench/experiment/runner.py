@@ -105,7 +105,8 @@ def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bo
     experiment = load_config(config_path)
     run_dir = Path(out_dir)
     say = None if quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    pool = executors.make(executor, run_dir, scheduler=scheduler)
+    pool = executors.make(executor, run_dir, scheduler=scheduler,
+                          models=tuple(m.name for m in experiment.models))
     try:
         start = guard.Start(run_dir)
     except BaseException:

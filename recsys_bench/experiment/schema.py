@@ -8,6 +8,7 @@ path, the message, the file and, where it can be found, the line.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -42,6 +43,29 @@ def read_toml(path: str | os.PathLike, what: str = "config") -> tuple[dict, str]
     """Parse the TOML file ``path``: ``(tables, text)``."""
     text = read_text(path, what)
     return parse_toml(text, path), text
+
+
+def option(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` of a command-line ``--option``: the value read as a TOML value (number,
+    true/false, quoted string), ``none`` as None, else as text with ``\\t``-style escapes read.
+
+    Raises
+    ------
+    UserError
+        ``text`` is not ``KEY=VALUE`` with a name for a key.
+    """
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key.isidentifier():
+        raise UserError(f"--option {text!r}: expected KEY=VALUE")
+    if value.lower() == "none":
+        return key, None
+    for candidate in (value, json.dumps(value).replace("\\\\", "\\")):
+        try:
+            return key, tomllib.loads(f"v = {candidate}")["v"]
+        except (tomllib.TOMLDecodeError, ValueError):
+            continue
+    return key, value
 
 
 class Reader:

@@ -457,7 +457,7 @@ def run_search(config_path: str | os.PathLike, out_dir: str | os.PathLike, trial
     out = Path(out_dir)
     if grid_run is not None and not Path(grid_run).is_dir():
         raise UserError("no such grid run folder", path=grid_run)
-    pool = executors.make(executor, out, scheduler=scheduler)
+    pool = executors.make(executor, out, scheduler=scheduler, models=(config.search.model,))
     restore_signals = interrupt_on_signals()
     try:
         start = Start(out, "search")
