@@ -547,6 +547,7 @@ def test_changed_source_data_is_refused_on_resume_even_without_splits(tmp_path, 
 
 def test_deferred_signals_hold_an_interrupt_until_the_block_ends():
     finished = []
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with pytest.raises(KeyboardInterrupt), guard.deferred_signals():
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.05)

@@ -71,8 +71,8 @@ def prepare_splits(experiment: Experiment, run_dir: Path, say=None, load=None
         meta = _stored_meta(meta_path, experiment, spec)
         if meta is None:
             if say is not None:
-                say(f"loading {spec.label} and drawing {len(experiment.split.seeds)} "
-                    f"{experiment.split.kind} split(s)")
+                say(f"drawing {len(experiment.split.seeds)} {experiment.split.kind} split(s) of "
+                    f"{spec.label}")
             data = load(spec) if load is not None else datasets.load(spec.name, **spec.options)
             meta = _make_splits(experiment, spec, folder, data)
             atomic_write_json(meta_path, meta)
