@@ -94,7 +94,7 @@ def test_trials_finishing_in_reverse_keep_the_table_in_config_order(inline_table
             return super().wait(timeout)
 
     pools = []
-    monkeypatch.setattr(executors, "make", lambda name, run_dir, scheduler=None:
+    monkeypatch.setattr(executors, "make", lambda name, run_dir, scheduler=None, models=():
                         pools.append(Reverse(run_dir)) or pools[-1])
     table = read_results(runner.run(config, config.parent / "reverse", quiet=True))
     assert pools[0].finished == config_order[::-1]

@@ -100,7 +100,7 @@ def test_a_lost_trial_counts_as_failed_and_the_search_goes_on(config, tmp_path, 
                 super().start(trial)
             self.started.append(trial.trial_id)
 
-    def make(name, run_dir, scheduler=None):
+    def make(name, run_dir, scheduler=None, models=()):
         pool = LoseFirst(run_dir)
         pool.started = []
         return pool
