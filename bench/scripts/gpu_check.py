@@ -72,7 +72,7 @@ def device_info() -> dict:
         return {"gpus": [], "driver": None, "why": "nvidia-smi not found"}
     query = ["--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"]
     try:
-        done = subprocess.run([smi, *query], capture_output=True, text=True, timeout=30)
+        done = subprocess.run([smi, *query], check=False, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError) as error:
         return {"gpus": [], "driver": None, "why": f"nvidia-smi failed: {error}"}
     if done.returncode != 0:
@@ -150,7 +150,7 @@ def run(args) -> dict:
           flush=True)
     data, split = load_split(args.synthetic)
     info["data"] = {"users": data.n_users, "items": data.n_items, "likes": data.nnz,
-                    "split": split.fingerprint[:12], "evaluated_users": int(len(split.users))}
+                    "split": split.fingerprint[:12], "evaluated_users": len(split.users)}
     print(f"data: {data.n_users} users x {data.n_items} items, {data.nnz} likes", flush=True)
     rows, agreements = [], []
     for factors in args.factors:

@@ -335,7 +335,7 @@ def stage_one(args) -> int:
     floor = gemm_floor(np.asarray(model.user_factors)[split.users], model.item_factors,
                        args.threads)
     topk = {"likes": likes, "users": users, "items": items,
-            "evaluated_users": int(len(split.users)), "topk_seconds": result.rank_seconds,
+            "evaluated_users": len(split.users), "topk_seconds": result.rank_seconds,
             "gemm_floor_seconds": floor, "topk_over_floor": result.rank_seconds / floor,
             "evaluation_over_epoch": rows[-1]["seconds"] / rows[-2]["seconds"],
             "p@10": result.means["precision"], "baseline_rss_mb": baseline}

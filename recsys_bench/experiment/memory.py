@@ -185,6 +185,19 @@ def check_fits(what: str, need: Estimate, budget: Budget) -> None:
                         "memory, a smaller data set or --memory-budget")
 
 
-__all__ = ["Estimate", "Budget", "parse_size", "session_info", "estimate", "trial_estimate", "check_fits",
-           "default_model_bytes", "data_bytes", "evaluation_bytes", "model_bytes",
-           "PROCESS_BYTES", "available_bytes", "gb"]
+__all__ = [
+    "PROCESS_BYTES",
+    "Budget",
+    "Estimate",
+    "available_bytes",
+    "check_fits",
+    "data_bytes",
+    "default_model_bytes",
+    "estimate",
+    "evaluation_bytes",
+    "gb",
+    "model_bytes",
+    "parse_size",
+    "session_info",
+    "trial_estimate",
+]
