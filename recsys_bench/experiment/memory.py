@@ -27,9 +27,8 @@ from dataclasses import dataclass
 from recsys_bench.errors import UserError
 
 MIB = 2**20
-GIB = 2**30
 # Peak RSS of a worker that imported the harness and the model libraries, before any data
-# (measured: ~165 MiB on CPython 3.12 with implicit 0.7; rounded up).
+# (measured: ~165 MiB on CPython 3.11 with implicit 0.7.3; rounded up).
 PROCESS_BYTES = 200 * MIB
 # Bytes per stored like of one CSR matrix: float32 value + int32 column index.
 _CSR_BYTES = 8
