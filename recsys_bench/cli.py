@@ -153,6 +153,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="where trials run (default: processes)")
     run.add_argument("--scheduler", metavar="ADDR",
                      help="the Dask scheduler's address, e.g. tcp://HOST:8786 (--executor dask)")
+    run.add_argument("--memory-budget", metavar="SIZE",
+                     help="memory the trials running at once may need together by their "
+                          "estimates, e.g. 8G (default: the available memory minus a margin)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
 
     report = commands.add_parser(
@@ -452,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
 
             run_dir = runner.run(args.config, args.out, quiet=args.quiet, workers=args.workers,
                                  retry_failed=args.retry_failed, executor=args.executor,
-                                 scheduler=args.scheduler)
+                                 scheduler=args.scheduler, memory_budget=args.memory_budget)
             _report_after(run_dir, args.quiet)
             return _run_status(run_dir)
         if args.command == "search":

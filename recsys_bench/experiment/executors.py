@@ -41,7 +41,10 @@ by name. The caller stores what tasks return, so nothing is written after it is 
     on until the trial ends; its rows are discarded (this process stores rows, so a late result
     never overwrites the timeout row), though its ``raw/`` file may still be written. A worker
     that dies is retried by Dask (the scheduler's ``allowed-failures``), then the trial is a
-    ``failed`` row.
+    ``failed`` row. A scheduler that goes away (and does not come back while the client tries
+    to reconnect, Dask's ``distributed.comm.timeouts.connect``) stops the run with a
+    :class:`~recsys_bench.errors.UserError`: the finished trials are kept, the running ones are
+    not recorded, and the same command resumes once the scheduler is back.
 
 A task is given the executor's ``cache`` (an ``OrderedDict`` that lives as long as the worker,
 the inline executor or the Dask worker thread) to keep data between tasks, such as the split the
@@ -503,7 +506,19 @@ class DaskExecutor:
         capacity = max(1, min(self.budget(), self.task_slots))
         return min(workers, capacity) if workers else capacity
 
+    def _check_scheduler(self, reconnect: bool = False) -> None:
+        """UserError once the client has given the scheduler up; with ``reconnect``, first
+        wait while the client tries to reconnect."""
+        while reconnect and self.client.status == "connecting":
+            time.sleep(0.2)
+        if self.client.status in ("closing", "closed"):
+            raise UserError(f"lost the Dask scheduler at {self.address!r} (no reconnection "
+                            "within distributed.comm.timeouts.connect); the finished trials "
+                            "are kept: start the scheduler again and rerun the same command "
+                            "to resume")
+
     def start(self, task: Task) -> None:
+        self._check_scheduler(reconnect=True)
         if not self.folder_seen:
             self._check_folder()
         largest = max(self.offers, default=0)
@@ -547,6 +562,7 @@ class DaskExecutor:
         if self.futures and not self.done:
             self.finished.wait(min(timeout, 60.0))
         self.finished.clear()
+        self._check_scheduler()
         for trial_id, future in list(self.futures.items()):
             if not future.done():
                 continue
@@ -559,6 +575,7 @@ class DaskExecutor:
                 self.done.append(Done(trial_id, "failed",
                                       f"the Dask task failed: {one_line(future.exception())}"))
             else:
+                self._check_scheduler(reconnect=True)
                 self.done.append(Done(trial_id, "failed", f"the Dask task was {future.status}"))
             future.release()
         done, self.done = self.done, []
@@ -569,7 +586,7 @@ class DaskExecutor:
         return "was cancelled"
 
     def close(self) -> None:
-        if self.futures:
+        if self.futures and self.client.status == "running":
             self.client.cancel(list(self.futures.values()))
             self.futures = {}
         self.client.close()

@@ -196,10 +196,12 @@ def config_named(config: Path | None) -> Iterator[None]:
 
 # --------------------------------------------------------------------------- before trials
 
-def check_trials(experiment, trials) -> None:
+def check_trials(experiment, trials, budget=None) -> None:
     """The checks each trial would make at its start that need no training: ``k`` against the
-    items of its data set and a model's memory guard (EASE), so that a setting bound to fail
-    stops the run before any trial rather than failing every trial.
+    items of its data set, a model's memory guard (EASE) and, given a memory ``budget``
+    (:class:`recsys_bench.experiment.memory.Budget`), the trial's estimated peak memory against
+    it, so that a setting bound to fail stops the run before any trial rather than failing
+    every trial.
 
     Raises
     ------
@@ -208,6 +210,7 @@ def check_trials(experiment, trials) -> None:
     """
     from recsys_bench import models
     from recsys_bench.eval.topk import check_k
+    from recsys_bench.experiment import memory
     from recsys_bench.models import model_params
 
     seen = set()
@@ -223,6 +226,8 @@ def check_trials(experiment, trials) -> None:
                                                                threads=trial.threads,
                                                                seed=trial.seed))
                 model.check_memory(trial.n_items)
+            if budget is not None:
+                memory.check_fits("the trial", memory.trial_estimate(trial), budget)
         except UserError as exc:
             raise UserError(f"{what}: {exc.message}", path=experiment.path) from None
 

@@ -38,6 +38,7 @@ class PreparedSplit:
     n_items: int
     likes: int
     train_likes: int
+    all_users: int = 0
 
 
 def trial_id(dataset: str, fingerprint: str, model: str, params_json: str, threads: int) -> str:
@@ -84,7 +85,8 @@ def prepare_splits(experiment: Experiment, run_dir: Path, say=None, load=None
                 split_file=folder.relative(folder.splits / entry["file"]),
                 features_file=folder.relative(folder.splits / features) if features else None,
                 fingerprint=entry["fingerprint"], n_users=entry["evaluated_users"],
-                n_items=meta["items"], likes=meta["likes"], train_likes=entry["train_likes"])
+                n_items=meta["items"], likes=meta["likes"], train_likes=entry["train_likes"],
+                all_users=meta["users"])
     return out
 
 
@@ -177,7 +179,7 @@ def plan_trials(experiment: Experiment, prepared: dict[tuple[str, int], Prepared
                             repeats=experiment.repeats_of(model), timeout_s=timing.timeout_s,
                             exclusive=_exclusive(timing.exclusive, model),
                             n_users=split.n_users, n_items=split.n_items, likes=split.likes,
-                            train_likes=split.train_likes))
+                            train_likes=split.train_likes, all_users=split.all_users))
     unique: dict[str, Trial] = {}
     for trial in trials:
         first = unique.setdefault(trial.trial_id, trial)

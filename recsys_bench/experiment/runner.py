@@ -32,7 +32,7 @@ import pandas as pd
 
 from recsys_bench.datasets import recorded_sources
 from recsys_bench.errors import UserError
-from recsys_bench.experiment import guard
+from recsys_bench.experiment import guard, memory
 from recsys_bench.experiment.config import Experiment, load_config
 from recsys_bench.experiment.executors import Task
 from recsys_bench.experiment.plan import (
@@ -58,7 +58,7 @@ _TABLE_EVERY = 100
 
 def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bool = False,
         workers: int | None = None, retry_failed: bool = False, executor: str = "processes",
-        scheduler: str | None = None) -> Path:
+        scheduler: str | None = None, memory_budget: str | int | None = None) -> Path:
     """Run (or resume) the experiment ``config_path`` into the folder ``out_dir``.
 
     Parameters
@@ -82,6 +82,11 @@ def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bo
         this machine (default), this process one at a time (no timeout), or a Dask cluster.
     scheduler : str, optional
         The Dask scheduler's address (``tcp://HOST:8786``), for ``executor="dask"`` only.
+    memory_budget : str or int, optional
+        Bytes (or a size such as ``"8G"``) the trials running at once may need together, by
+        their estimates (:mod:`recsys_bench.experiment.memory`); a trial over it on its own is
+        refused before any trial runs. Default: the available memory minus a margin (with
+        ``dask``: no limit unless given, the workers' memory is not this machine's).
 
     Returns
     -------
@@ -103,6 +108,8 @@ def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bo
                                 or workers < 1):
         raise UserError(f"workers must be an integer >= 1, got {workers!r}")
     experiment = load_config(config_path)
+    budget = (None if executor == "dask" and memory_budget is None
+              else memory.Budget.of(memory_budget))
     run_dir = Path(out_dir)
     say = None if quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     pool = executors.make(executor, run_dir, scheduler=scheduler,
@@ -117,7 +124,7 @@ def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bo
         RunFolder(run_dir).claim(experiment.raw, experiment.source)
         sources.check(run_dir)
         session = {"started_at": now(), "status": "running", "workers": pool.slots(workers),
-                   **pool.info()}
+                   **pool.info(), **memory.session_info(budget)}
         info = _write_run_info(run_dir, experiment, session)
     except BaseException:
         pool.close()
@@ -132,7 +139,7 @@ def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bo
         sources.release()
         session["sources"] = recorded_sources(run_dir)
         trials = plan_trials(experiment, prepared)
-        guard.check_trials(experiment, trials)
+        guard.check_trials(experiment, trials, budget)
         frames = guard.read_trials(run_dir, say)
         todo = [t for t in trials if t.trial_id not in frames
                 or (retry_failed and not _succeeded(frames[t.trial_id]))]
@@ -142,7 +149,8 @@ def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bo
                            desc=experiment.name, todo=len(todo))
         probes = yardstick.Probes.start(session) if todo and pool.name != "dask" else None
         scheduler = Scheduler(pool, max_workers=session["workers"], on_done=results.done,
-                              on_lost=results.lost, probes=probes)
+                              on_lost=results.lost, probes=probes,
+                              memory_budget=budget.bytes if budget is not None else None)
         start.trials_started()
         try:
             scheduler.run(_job(t, run_dir) for t in schedule_order(todo, trials))
@@ -189,7 +197,8 @@ def run(config_path: str | os.PathLike, out_dir: str | os.PathLike, *, quiet: bo
 
 def _job(trial: Trial, run_dir: Path) -> Job:
     task = Task(trial.trial_id, run_trial_task, (trial, str(run_dir)), threads=trial.threads)
-    return Job(task, threads=trial.threads, exclusive=trial.exclusive, timeout_s=trial.timeout_s)
+    return Job(task, threads=trial.threads, exclusive=trial.exclusive, timeout_s=trial.timeout_s,
+               memory_bytes=memory.trial_estimate(trial).total)
 
 
 class _Results:

@@ -4,8 +4,9 @@ A :class:`Job` is an executor :class:`~recsys_bench.experiment.executors.Task` w
 scheduler needs to place it: its threads, whether it must run alone on the machine
 (thread-scaling trials, so a neighbour does not disturb their timings) and its time limit. The
 scheduler never runs more jobs at once than ``max_workers``, never asks for more threads at once
-than the executor's budget, starts exclusive jobs only on an empty machine, and stops a job past
-its ``timeout_s``. It pulls jobs from an iterator only when one could start, so a search asks
+than the executor's budget, never starts jobs whose memory estimates together exceed the memory
+budget (:mod:`recsys_bench.experiment.memory`), starts exclusive jobs only on an empty machine,
+and stops a job past its ``timeout_s``. It pulls jobs from an iterator only when one could start, so a search asks
 its sampler for a trial only when a slot is free.
 """
 
@@ -28,6 +29,7 @@ class Job:
     threads: int
     exclusive: bool = False
     timeout_s: float = math.inf
+    memory_bytes: int = 0
 
     @property
     def key(self) -> str:
@@ -60,16 +62,21 @@ class Scheduler:
     probes : recsys_bench.yardstick.Probes, optional
         When a calibration probe is due between jobs, no new job starts until the running ones
         end, so the probe measures the machine rather than the run's own jobs.
+    memory_budget : int, optional
+        Bytes the running jobs' ``memory_bytes`` may add up to (None: no limit). A job over the
+        budget on its own starts only on an empty machine (the runner refuses those first).
     """
 
     def __init__(self, pool: Executor, *, max_workers: int,
                  on_done: Callable[[Running, object], None],
-                 on_lost: Callable[[Running, str, str], None], probes=None):
+                 on_lost: Callable[[Running, str, str], None], probes=None,
+                 memory_budget: int | None = None):
         self.pool = pool
         self.probes = probes
         self.max_workers = max_workers
         self.on_done = on_done
         self.on_lost = on_lost
+        self.memory_budget = memory_budget
         self.running: dict[str, Running] = {}
 
     def fits(self, job: Job) -> bool:
@@ -80,6 +87,10 @@ class Scheduler:
             return False
         if len(self.running) >= self.max_workers:
             return False
+        if self.memory_budget is not None:
+            used = sum(r.job.memory_bytes for r in self.running.values())
+            if used + job.memory_bytes > self.memory_budget:
+                return False
         busy = sum(r.job.threads for r in self.running.values())
         return busy + job.threads <= self.pool.budget()
 

@@ -68,6 +68,7 @@ class Trial:
     n_items: int
     likes: int
     train_likes: int
+    all_users: int = 0        # every user of the data set (n_users counts the evaluated ones)
 
 
 def run_trial_task(trial: Trial, run_dir: str, *, cache: OrderedDict) -> pd.DataFrame:

@@ -100,6 +100,12 @@ class EASE(BaseRecommender):
         plus the float32 weights."""
         return _BYTES_PER_CELL * float(n_items) ** 2 / 1e9
 
+    @classmethod
+    def estimate_memory(cls, n_users: int, n_items: int, nnz: int, params: dict) -> int:
+        """Peak bytes of a fit (the scheduler's estimate): the items x items matrices, the
+        float64 train copy and a dense block of scores."""
+        return int(cls.memory_needed_gb(n_items) * 1e9) + 12 * nnz + 4 * _BLOCK * n_items
+
     def check_memory(self, n_items: int) -> None:
         """UserError when fitting ``n_items`` items would not fit in memory (the runner calls
         this optional member of the contract before any trial starts)."""

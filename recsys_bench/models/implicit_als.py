@@ -82,6 +82,15 @@ class ImplicitALS(FactorModel):
                                                         item_vectors=True,
                                                         fold_in=True)
 
+    @classmethod
+    def estimate_memory(cls, n_users: int, n_items: int, nnz: int, params: dict) -> int:
+        """Peak bytes of a fit (the scheduler's estimate): the float32 train copy, its
+        confidence weights and implicit's item x user transpose (CSR, 8 bytes a like each) with
+        one conversion temporary, and the float32 user and item factors twice (the fit's and a
+        re-fit's during a warm-up)."""
+        factors = params.get("factors", cls.defaults["factors"])
+        return 4 * 8 * nnz + 4 * 4 * (n_users + n_items) + 2 * 4 * factors * (n_users + n_items)
+
     def validate(self) -> None:
         check_als_params(self)
         for key in ("use_cg", "use_native", "calculate_training_loss", "use_gpu"):
