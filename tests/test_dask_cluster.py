@@ -155,7 +155,7 @@ def test_a_lost_scheduler_stops_with_one_line_and_the_same_command_resumes(confi
         time.sleep(0.1)
     cluster.kill(cluster.scheduler)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 2
+    assert process.returncode == 2, stderr
     ours = [line for line in stderr.splitlines() if line.startswith("recsys-bench: error:")]
     assert len(ours) == 1 and "lost the Dask scheduler" in ours[0] and "rerun" in ours[0]
     assert "Traceback" not in stderr

@@ -34,7 +34,6 @@ from recsys_bench.datasets import recorded_sources
 from recsys_bench.errors import UserError
 from recsys_bench.experiment import guard, memory
 from recsys_bench.experiment.config import Experiment, load_config
-from recsys_bench.experiment.executors import Task
 from recsys_bench.experiment.plan import (
     PreparedSplit,
     params_json,
@@ -44,6 +43,7 @@ from recsys_bench.experiment.plan import (
     trial_id,
 )
 from recsys_bench.experiment.scheduler import Job, Running, Scheduler
+from recsys_bench.experiment.tasks import Task
 from recsys_bench.experiment.trial import Trial, failed_frame, now, run_trial, run_trial_task
 from recsys_bench.fileio import atomic_write_json
 from recsys_bench.store import table as store

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from recsys_bench.experiment.executors import Executor, Task
+from recsys_bench.experiment.tasks import Executor, Task
 from recsys_bench.experiment.trial import now
 
 

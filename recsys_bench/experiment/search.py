@@ -347,8 +347,8 @@ def _run_trials(study, config: Experiment, out: Path, pool, todo: int, parallel:
     failed (interrupted)."""
     from optuna.trial import TrialState
 
-    from recsys_bench.experiment.executors import Task
     from recsys_bench.experiment.scheduler import Job, Scheduler
+    from recsys_bench.experiment.tasks import Task
     from recsys_bench.threads import resolve_threads
 
     folder = str(out.resolve())
