@@ -194,7 +194,8 @@ def end_to_end(args) -> int:
     wall = time.perf_counter() - start
     record.update(returncode=process.returncode, wall_seconds=round(wall, 1),
                   peak_tree_rss_bytes=peak_tree, peak_process_rss_bytes=peak_process,
-                  run_command=" ".join(command[1:]))
+                  run_command=" ".join(command[1:]).replace(
+                      str(run_dir), "TEMPORARY_FOLDER" if temporary else str(run_dir)))
     for name in KEPT:
         if (run_dir / name).exists():
             shutil.copy2(run_dir / name, out / name)
