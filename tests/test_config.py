@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from recsys_bench.errors import UserError
-from recsys_bench.experiment.config import dataset_label, load_config, model_params, parse_config
+from recsys_bench.experiment.config import dataset_label, load_config, parse_config
+from recsys_bench.models import model_params
 from recsys_bench.threads import cores
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"

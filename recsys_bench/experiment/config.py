@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from recsys_bench.errors import UserError
 from recsys_bench.eval.registry import names as metric_names
 from recsys_bench.experiment.schema import Reader, kind, parse_toml, read_text
-from recsys_bench.models import model_params, wants_features  # noqa: F401 (re-exported)
+from recsys_bench.models import model_params
 from recsys_bench.threads import cores
 
 if TYPE_CHECKING:
