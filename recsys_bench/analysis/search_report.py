@@ -228,7 +228,9 @@ def _write_report(out: Path, config: Experiment, study, grid_run) -> Path:
 
     lines += ["## Best trial", ""]
     if final is None:
-        lines += ["No trial completed yet.", ""]
+        lines += ["No trial completed yet." if not states.get("complete") else
+                  "The best trial has not been retrained on the full train part yet (that "
+                  "happens at the end of a search session).", ""]
     else:
         lines += [f"Trial {final['trial']}: validation {metric} **{final['validation']:.4f}**; "
                   f"retrained on the full train part for {final['epochs']} epochs "
