@@ -1,7 +1,7 @@
 """Scoring users unseen in training from a given history (strong generalisation).
 
-A model with the capability ``fold_in`` (:class:`recsys_bench.protocol.Capabilities`) has a method ``fold_in(history)``: given a
-users x items matrix of histories of NEW users (rows), it returns the fitted model for those
+A model with the capability ``fold_in`` (:class:`recsys_bench.protocol.Capabilities`) has a
+method ``fold_in(history)``: given a users x items matrix of histories of NEW users (rows), it returns the fitted model for those
 users, its item side untouched: its ``scores(rows)`` and ``factors()`` are about the rows of
 ``history``. ALS models solve each new user's factors exactly against the fixed item factors
 (one user half-sweep); EASE, item-kNN and the baselines score from the history as they score

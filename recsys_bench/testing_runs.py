@@ -1,7 +1,8 @@
 """Test aids: run folders built in this process, with models made worse on purpose.
 
 The harness never uses this module. ``tests/test_compare.py`` and ``bench/compare_demo.py``
-build run folders with the runner's own trial code (:func:`recsys_bench.experiment.runner.run_trial`)
+build run folders with the runner's own trial code
+(:func:`recsys_bench.experiment.trial.run_trial`)
 rather than in worker processes, so that a model can be swapped for a :class:`Degraded` copy:
 slower fits, users ranked with other users' factors, or a crash. ``recsys-bench compare`` must
 flag exactly those models.

@@ -6,7 +6,8 @@ the AUC of each subset, the dense MSE of models without factors, and finally, af
 over the train items, the top-k list with exclusion. For factor models the MSE is the closed form
 (:func:`recsys_bench.eval.metrics.mse_closed_form`) and the scores come straight from the factors,
 ``U[users] @ V.T`` rounded to float32 as the adapters do, into reused buffers, block-parallel.
-When no AUC is asked for, a factor model's lists come from :func:`recsys_bench.eval.topk.factor_topk`,
+When no AUC is asked for, a factor model's lists come from
+:func:`recsys_bench.eval.topk.factor_topk`,
 which skips the items whose norm bound cannot reach a list and gives the same lists.
 """
 

@@ -195,9 +195,10 @@ def _exclusive(policy: str, model: ModelSpec) -> bool:
 
 
 def schedule_order(trials: list[Trial], planned: list[Trial]) -> list[Trial]:
-    """``trials`` in the order they should start: exclusive trials first (so the machine empties once), then most threads, then the
-    longest first (so the last trials to start are the short ones and no core idles at the end
-    of a grid), then the order of ``planned`` (config order)."""
+    """``trials`` in the order they should start: exclusive trials first (so the machine
+    empties once), then most threads, then the longest first (so the last trials to start are
+    the short ones and no core idles at the end of a grid), then the order of ``planned``
+    (config order)."""
     position = {t.trial_id: i for i, t in enumerate(planned)}
     return sorted(trials, key=lambda t: (not t.exclusive, -t.threads if not t.exclusive else 0,
                                          -_work_estimate(t), position[t.trial_id]))

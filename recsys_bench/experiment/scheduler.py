@@ -6,8 +6,8 @@ scheduler needs to place it: its threads, whether it must run alone on the machi
 scheduler never runs more jobs at once than ``max_workers``, never asks for more threads at once
 than the executor's budget, never starts jobs whose memory estimates together exceed the memory
 budget (:mod:`recsys_bench.experiment.memory`), starts exclusive jobs only on an empty machine,
-and stops a job past its ``timeout_s``. It pulls jobs from an iterator only when one could start, so a search asks
-its sampler for a trial only when a slot is free.
+and stops a job past its ``timeout_s``. It pulls jobs from an iterator only when one could
+start, so a search asks its sampler for a trial only when a slot is free.
 """
 
 from __future__ import annotations
