@@ -386,6 +386,7 @@ def _report_after(run_dir, quiet: bool) -> None:
     from recsys_bench.analysis.report import write_report
 
     try:
+        _reconcile_after(run_dir, quiet)
         write_gallery(run_dir)
         path = write_report(run_dir)
     except UserError:
@@ -395,6 +396,24 @@ def _report_after(run_dir, quiet: bool) -> None:
         return
     if not quiet:
         print(f"report: {path}", flush=True)
+
+
+def _reconcile_after(run_dir, quiet: bool) -> None:
+    """Reconcile a finished run under the presets its config names (``evaluation.protocol``)."""
+    from pathlib import Path
+
+    from recsys_bench.analysis.reconcile import write_reconciliation
+    from recsys_bench.experiment.config import load_config
+    from recsys_bench.store.run_folder import RunFolder
+
+    evaluation = load_config(RunFolder(Path(run_dir)).config).evaluation
+    if evaluation.protocols:
+        if not quiet:
+            print(f"reconciling under {', '.join(evaluation.protocols)}"
+                  + (" (training each trial again for scores)" if evaluation.protocol_rescore
+                     else ""), flush=True)
+        write_reconciliation(run_dir, presets=evaluation.protocols,
+                             rescore=evaluation.protocol_rescore, strict=False)
 
 
 def _run_status(run_dir) -> int:
@@ -480,14 +499,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "reconcile":
             from pathlib import Path
 
-            from recsys_bench.analysis.reconcile import OUTPUT, reconcile, to_markdown
-            from recsys_bench.fileio import atomic_write_text
+            from recsys_bench.analysis.reconcile import write_reconciliation
 
-            run_dir = Path(args.run_dir)
-            groups = reconcile(run_dir, presets=args.preset, rescore=args.rescore)
-            out = Path(args.out) if args.out else run_dir / OUTPUT
-            atomic_write_text(out, to_markdown(groups, run_dir, args.preset, args.rescore))
-            print(out)
+            print(write_reconciliation(Path(args.run_dir), presets=args.preset,
+                                       rescore=args.rescore, out=args.out and Path(args.out)))
             return 0
         if args.command == "compare":
             from recsys_bench.analysis.compare import compare_runs

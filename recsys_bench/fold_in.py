@@ -47,17 +47,21 @@ def fold_in(model, history: sp.csr_matrix):
     return model.fold_in(history)
 
 
-def folded(model, split: Split):
-    """(folded model, split) for evaluating the held-out users of a strong-generalisation split.
-
-    The returned split has the evaluated users as rows 0..n-1 in ``split.users`` order: its
-    train is their given history, its test their scored interactions, so per-user results line
-    up with ``split.users``.
-    """
+def fold_in_view(split: Split) -> Split:
+    """The split as the held-out users of a strong-generalisation split are scored: rows 0..n-1
+    in ``split.users`` order, their given history as train and their scored interactions as test
+    (so per-user results line up with ``split.users``). Needs no model: stored lists of a run
+    are read against it."""
     users = np.asarray(split.users, dtype=np.int64)
     history = sp.csr_matrix(split.fold_in)[users]
     history.sort_indices()
-    view = dataclasses.replace(split, train=history, test=sp.csr_matrix(split.test)[users],
+    return dataclasses.replace(split, train=history, test=sp.csr_matrix(split.test)[users],
                                users=np.arange(users.size, dtype=np.int64), fold_in=None,
                                validation=None, validation_users=None)
-    return fold_in(model, history), view
+
+
+def folded(model, split: Split):
+    """(folded model, :func:`fold_in_view` of the split) for evaluating the held-out users of a
+    strong-generalisation split."""
+    view = fold_in_view(split)
+    return fold_in(model, view.train), view

@@ -101,6 +101,10 @@ def test_defaults_when_sections_are_left_out(tmp_path):
     ('threads = [1, 2]', 'threads = [0]', "models[0].threads", 24),
     ('exclude_train = false', 'exclude_train = "no"', "evaluation.exclude_train", 16),
     ('subsets = ["train", "test"]', 'subsets = ["valid"]', "evaluation.subsets", 17),
+    ('exclude_train = false', 'exclude_train = false\nprotocol = ["lightfm", "surprise"]',
+     "evaluation.protocol", 17),
+    ('exclude_train = false', 'exclude_train = false\nprotocol_rescore = true',
+     "evaluation.protocol_rescore", 17),
 ])
 def test_bad_keys_and_values_name_key_file_and_line(tmp_path, old, new, key, line):
     assert old in BASE
@@ -109,6 +113,16 @@ def test_bad_keys_and_values_name_key_file_and_line(tmp_path, old, new, key, lin
     assert error.path == str(tmp_path / "bad.toml")
     assert error.line == line
     assert "\n" not in str(error)
+
+
+def test_protocol_presets_are_read_with_rescoring_on_by_default():
+    plain = parse_config(BASE).evaluation
+    assert plain.protocols == () and plain.protocol_rescore is False
+    named = parse_config(BASE.replace("k = 5", 'k = 5\nprotocol = "lightfm"')).evaluation
+    assert named.protocols == ("lightfm",) and named.protocol_rescore is True
+    kept = parse_config(BASE.replace("k = 5", 'k = 5\nprotocol = ["implicit", "liang2018"]\n'
+                                     "protocol_rescore = false")).evaluation
+    assert kept.protocols == ("implicit", "liang2018") and kept.protocol_rescore is False
 
 
 def test_checkpoints_must_increase(tmp_path):

@@ -4,7 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from recsys_bench.analysis.reconcile import reconcile, to_markdown
+from recsys_bench.analysis.document import Document, render_markdown
+from recsys_bench.analysis.reconcile import (
+    Group,
+    TrialRef,
+    TrialResult,
+    reconcile,
+    to_document,
+)
 from recsys_bench.cli import main
 from recsys_bench.eval.presets import Measure, NotApplicable
 from recsys_bench.testing_runs import build_run
@@ -66,7 +73,7 @@ def test_stored_lists_reproduce_the_run_and_mark_what_needs_scores(run_dir):
         assert isinstance(result.values["lightfm"]["precision_at_k_unfiltered"], NotApplicable)
         assert isinstance(result.values["implicit"]["precision"], Measure)
         assert set(result.beyond) >= {"mrr", "novelty", "gini", "coverage"}
-    text = to_markdown(groups, run_dir, None, False)
+    text = render_markdown(to_document(groups, run_dir, None, False), run_dir)
     assert "### Why the figures differ" in text and "**divisor (precision)**" in text
     assert "Not applicable:" in text
 
@@ -101,3 +108,75 @@ def test_cli_writes_the_file_and_refuses_a_preset_that_cannot_apply(run_dir, cap
     assert len(err) == 1 and "preset lightfm cannot apply" in err[0] and "score" in err[0]
     assert main(["reconcile", str(run_dir), "--preset", "nope"]) == 2
     assert main(["reconcile", str(run_dir / "missing")]) == 2
+
+
+def test_a_run_naming_presets_reconciles_and_its_report_shows_it(tmp_path, capsys):
+    config = tmp_path / "exp.toml"
+    config.write_text(CONFIG.replace('subsets = ["test"]',
+                                     'subsets = ["test"]\nprotocol = ["lightfm", "implicit"]'))
+    out = tmp_path / "run"
+    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 0
+    text = (out / "reconcile.md").read_text()
+    assert "### lightfm" in text and "### implicit" in text and "### liang2018" not in text
+    assert "n/a" not in text.split("### Why")[0]  # rescored by default: every figure computed
+    stored = Document.from_json((out / "reconcile.json").read_text())
+    assert render_markdown(stored, out) == text
+    report = (out / "report.md").read_text()
+    assert "## Reconciliation across protocols" in report
+    assert "#### Why the figures differ" in report
+
+
+def test_published_figures_are_matched_on_the_whole_protocol():
+    from recsys_bench.eval.published import PUBLISHED, matching
+    from recsys_bench.models import model_class
+
+    defaults = dict(model_class("lightfm-warp").defaults)
+    protocol = dict(dataset="movielens-100k", dataset_options={"min_rating": 0},
+                    split_kind="movielens_official", split_options={"name": "ua"},
+                    model="lightfm-warp", params=defaults, epochs=10, k=10)
+    found = matching(**protocol)
+    assert [f.label for f in found] == ["test precision@10", "test AUC"]
+    assert [f.value for f in found] == [0.11, 0.90]
+    assert len(matching(**protocol, subset="train")) == 2
+    for change in ({"dataset_options": {"min_rating": 4}}, {"split_options": {"name": "ub"}},
+                   {"epochs": 20}, {"k": 5}, {"params": {**defaults, "no_components": 64}},
+                   {"model": "lightfm-bpr", "params": {**defaults, "learning_rate": 0.01}}):
+        assert matching(**{**protocol, **change}) == [], change
+    assert {p.model for p in PUBLISHED} == {"lightfm-bpr", "lightfm-warp"}
+
+
+def test_the_published_table_sets_our_figure_beside_the_printed_one(tmp_path):
+    from recsys_bench.eval.published import PUBLISHED
+
+    figure = next(p for p in PUBLISHED if p.model == "lightfm-warp" and p.label == "test AUC")
+    trial = TrialRef("t1", "movielens-100k", 0, "lightfm-warp", "{}", 1, (10,), 10, False)
+    result = TrialResult(trial, {"lightfm": {"auc_score_unfiltered": Measure(0.9015, 943, "scores")}},
+                         {}, published=[figure])
+    facts = {"users": 943, "users_with_test": 943, "listed_with_test": 943, "short_truth": 0,
+             "long_truth": 0, "sum_min": 9430, "k": 10, "n_items": 1682}
+    text = render_markdown(to_document([Group("movielens-100k", 0, facts, [result])], tmp_path,
+                                       ["lightfm"], True), tmp_path)
+    assert "### Published figures vs ours" in text
+    assert "| lightfm-warp | test AUC | 0.9 | 0.9015 | +0.0015 | lightfm `auc_score_unfiltered` |" \
+        in text
+
+
+def test_strong_generalisation_runs_are_reconciled_on_the_folded_users(tmp_path):
+    from recsys_bench.store.table import read_results
+
+    config = tmp_path / "exp.toml"
+    config.write_text(CONFIG.replace('kind = "ratio"', 'kind = "strong_generalization"').replace(
+        "options = { fraction = 0.3 }",
+        "options = { test_users = 0.2, validation_users = 0.1, holdout = 0.3 }"))
+    run_dir = build_run(config, tmp_path / "run")
+    table = read_results(run_dir)
+    groups = reconcile(run_dir, rescore=True)
+    facts = groups[0].facts
+    assert 0 < facts["users"] <= 30 and facts["users_with_test"] == facts["users"]  # held out only
+    for result in groups[0].results:
+        assert result.rescored == "re-scored lists identical to the stored ones"
+        row = table[(table.trial_id == result.trial.trial_id) & (table.subset == "test")
+                    & (table.epoch == result.trial.epochs[-1])].iloc[0]
+        ours = result.values["recsys-bench"]
+        assert ours["precision@k"].value == pytest.approx(row["precision_at_k"], abs=1e-12)
+        assert ours["auc"].value == pytest.approx(row["auc"], abs=1e-9)

@@ -33,14 +33,11 @@ import scipy.sparse as sp
 
 from recsys_bench import models
 from recsys_bench.datasets import movielens
+from recsys_bench.eval import published
 from recsys_bench.eval.presets import ProtocolInput, lightfm_metrics
 
-PUBLISHED = {  # the example's printed output, two decimals
-    "lightfm-bpr": {"train precision@10": 0.59, "test precision@10": 0.10,
-                    "train AUC": 0.90, "test AUC": 0.86},
-    "lightfm-warp": {"train precision@10": 0.61, "test precision@10": 0.11,
-                     "train AUC": 0.93, "test AUC": 0.90},
-}
+PUBLISHED = {model: {p.label: p.value for p in published.PUBLISHED if p.model == model}
+             for model in ("lightfm-bpr", "lightfm-warp")}  # the example's printed output
 # The first 17 lines of the published ua.test (user, item): users 1 and 2.
 UA_TEST_HEAD = ((1, 20), (1, 33), (1, 61), (1, 117), (1, 155), (1, 160), (1, 171), (1, 189),
                 (1, 202), (1, 265), (2, 13), (2, 50), (2, 251), (2, 280), (2, 281), (2, 290),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,35 @@ class Document:
 
     def image(self, path: Path, alt: str) -> None:
         self.blocks.append(("img", path, alt))
+
+    def include(self, other: Document, shift: int) -> None:
+        """Append ``other``'s blocks, its headings ``shift`` levels deeper (a section of it)."""
+        for block in other.blocks:
+            self.blocks.append(("h", block[1] + shift, block[2]) if block[0] == "h" else block)
+
+    def to_json(self) -> str:
+        """The blocks as JSON, so another document can include them later (no images)."""
+        def encode(block):
+            if block[0] == "table":
+                table = block[1]
+                return ["table", table.columns, [[[c.text, c.sort] for c in row]
+                                                 for row in table.rows], table.sortable]
+            if block[0] == "img":
+                raise ValueError("a document with images cannot be stored as JSON")
+            return list(block)
+        return json.dumps([encode(b) for b in self.blocks], indent=1) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Document:
+        """The document :meth:`to_json` wrote."""
+        blocks = []
+        for block in json.loads(text):
+            if block[0] == "table":
+                rows = [[Cell(text, sort) for text, sort in row] for row in block[2]]
+                blocks.append(("table", Table(block[1], rows, block[3])))
+            else:
+                blocks.append(tuple(block))
+        return cls(blocks)
 
 
 _INLINE = [(re.compile(r"`([^`]+)`"), r"<code>\1</code>"),

@@ -18,13 +18,18 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from recsys_bench.analysis.document import Cell, Document, Table, render_markdown
 from recsys_bench.errors import UserError
 from recsys_bench.eval import beyond
+from recsys_bench.eval.published import Published, matching
 from recsys_bench.eval.presets import PRESETS, Measure, NotApplicable, ProtocolInput, compute
+from recsys_bench.fileio import atomic_write_text
+from recsys_bench.fold_in import fold_in_view, folded
 from recsys_bench.store.artifacts import load_csr
 from recsys_bench.store.run_folder import RunFolder
 
 OUTPUT = "reconcile.md"
+DOCUMENT = "reconcile.json"
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class TrialResult:
     beyond: dict[str, float]
     rescored: str = ""
     tie_users: int | None = None
+    published: list[Published] = field(default_factory=list)
 
 
 @dataclass
@@ -156,6 +162,12 @@ def _retrain(trial: TrialRef, split, features):
     return model
 
 
+def _scored(split):
+    """The split as its evaluated users were scored: a strong-generalisation split's held-out
+    users as rows 0..n-1, their given history standing for train (:mod:`recsys_bench.fold_in`)."""
+    return split if split.fold_in is None else fold_in_view(split)
+
+
 def _split_facts(split, k: int) -> dict:
     users = np.asarray(split.users)
     n_true = np.diff(sp.csr_matrix(split.test)[users].indptr)
@@ -167,7 +179,8 @@ def _split_facts(split, k: int) -> dict:
             "k": k, "n_items": int(split.train.shape[1])}
 
 
-def reconcile(run_dir, *, presets=None, rescore: bool = False) -> list[Group]:
+def reconcile(run_dir, *, presets=None, rescore: bool = False, strict: bool | None = None
+              ) -> list[Group]:
     """Score every finished trial of a run under each preset.
 
     Parameters
@@ -175,18 +188,20 @@ def reconcile(run_dir, *, presets=None, rescore: bool = False) -> list[Group]:
     run_dir : path-like
         A result folder of ``recsys-bench run`` with ``raw/`` and ``splits/``.
     presets : sequence of str, optional
-        The presets to compute (default: all). When named, a metric of theirs that cannot be
-        computed is a UserError; by default it is reported as not applicable.
+        The presets to compute (default: all).
     rescore : bool
         Re-train each trial's model to get every item's score (AUC, exact tie rule, lists of
         either exclusion and of length 100).
+    strict : bool, optional
+        A metric that cannot be computed is a UserError (True) or reported as not applicable,
+        with why (False). By default strict when ``presets`` are named.
 
     Returns
     -------
     list of Group
     """
     run_dir = Path(run_dir)
-    asked = presets is not None
+    strict = presets is not None if strict is None else strict
     presets = tuple(dict.fromkeys(presets or PRESETS))
     unknown = [p for p in presets if p not in PRESETS]
     if unknown:
@@ -194,6 +209,7 @@ def reconcile(run_dir, *, presets=None, rescore: bool = False) -> list[Group]:
                         f"{', '.join(PRESETS)}")
     groups: dict[tuple[str, int], Group] = {}
     splits: dict[tuple[str, int], tuple] = {}
+    datasets = _datasets(run_dir)
     for trial in finished_trials(run_dir):
         key = (trial.dataset, trial.seed)
         if key not in splits:
@@ -201,10 +217,11 @@ def reconcile(run_dir, *, presets=None, rescore: bool = False) -> list[Group]:
             split, meta = _load_split(run_dir, *key)
             splits[key] = (split, meta, _features(run_dir, meta))
             groups.setdefault(key, Group(trial.dataset, trial.seed,
-                                         _split_facts(split, trial.k)))
+                                         _split_facts(_scored(split), trial.k)))
         split, meta, features = splits[key]
         result = _one(run_dir, trial, split, features, presets, rescore)
-        if asked:
+        result.published = _published(trial, split, datasets.get(trial.dataset))
+        if strict:
             for preset, values in result.values.items():
                 for name, value in values.items():
                     if isinstance(value, NotApplicable):
@@ -214,17 +231,47 @@ def reconcile(run_dir, *, presets=None, rescore: bool = False) -> list[Group]:
     return list(groups.values())
 
 
+def _datasets(run_dir: Path) -> dict:
+    """Data set label -> its spec (name, options), from the run's config; empty if unreadable."""
+    from recsys_bench.experiment.config import load_config
+
+    try:
+        experiment = load_config(RunFolder(run_dir).config)
+    except UserError:
+        return {}
+    return {spec.label: spec for spec in experiment.datasets}
+
+
+def _published(trial: TrialRef, split, dataset) -> list[Published]:
+    """The published figures measured under this trial's protocol (test subset, last epoch)."""
+    from recsys_bench.models import model_class
+
+    if dataset is None:
+        return []
+    try:
+        defaults = dict(getattr(model_class(trial.model), "defaults", {}))
+    except (UserError, ImportError):
+        return []
+    params = {**defaults, **(json.loads(trial.params) if trial.params else {})}
+    return matching(dataset=dataset.name, dataset_options=dataset.options,
+                    split_kind=split.kind, split_options=split.options or {},
+                    model=trial.model, params=params, epochs=trial.epochs[-1], k=trial.k)
+
+
 def _one(run_dir: Path, trial: TrialRef, split, features, presets, rescore) -> TrialResult:
     from recsys_bench.eval.presets import from_model
 
     users = np.asarray(split.users, dtype=np.int64)
     stored = _stored_lists(run_dir, trial, users)
-    data = ProtocolInput(train=split.train, test=split.test, users=users, k=trial.k,
+    view = _scored(split)
+    data = ProtocolInput(train=view.train, test=view.test, users=np.asarray(view.users), k=trial.k,
                          lists={trial.exclude_train: stored}, exclude_train=trial.exclude_train)
     note, tie_users = "", None
     if rescore:
-        data = from_model(_retrain(trial, split, features), split, trial.k,
-                          exclude_train=trial.exclude_train)
+        model = _retrain(trial, split, features)
+        if split.fold_in is not None:
+            model, view = folded(model, split)
+        data = from_model(model, view, trial.k, exclude_train=trial.exclude_train)
         again = data.lists[trial.exclude_train][:, :stored.shape[1]]
         same = (again == stored).all(axis=1)
         note = ("re-scored lists identical to the stored ones" if same.all() else
@@ -253,12 +300,12 @@ def _tie_users(data: ProtocolInput, lightfm: dict) -> int | None:
 
 # --------------------------------------------------------------------------- Markdown
 
-def _cell(value) -> str:
+def _cell(value) -> Cell:
     if isinstance(value, NotApplicable):
-        return "n/a"
+        return Cell("n/a")
     if value is None or not np.isfinite(value.value):
-        return "–"
-    return f"{value.value:.4f}"
+        return Cell("–")
+    return Cell(f"{value.value:.4f}", value.value)
 
 
 def differences(group: Group, presets, rescored: bool) -> list[str]:
@@ -313,19 +360,21 @@ def differences(group: Group, presets, rescored: bool) -> list[str]:
     return lines
 
 
-def to_markdown(groups: list[Group], run_dir: Path, presets, rescore: bool) -> str:
-    """The reconciliation section: per split, one table per preset and the difference lines."""
+def to_document(groups: list[Group], run_dir: Path, presets, rescore: bool) -> Document:
+    """The reconciliation: per split, one table per preset, the difference lines, the published
+    figures measured under the run's protocol, and the beyond-accuracy figures."""
     presets = tuple(presets or PRESETS)
-    lines = ["# Reconciliation across protocols", "",
-             f"Run `{run_dir.name}`: each trial's stored top-k lists (`raw/*.npz`, last "
+    doc = Document()
+    doc.heading(1, "Reconciliation across protocols")
+    doc.para(f"Run `{run_dir.name}`: each trial's stored top-k lists (`raw/*.npz`, last "
              "checkpoint) under every protocol preset (definitions: `docs/protocols.md`)"
              + (", with every item's score from the trial's model trained again "
                 "(`--rescore`)." if rescore else "; figures that need every item's score are "
-                "n/a (rerun with `--rescore`)."), ""]
+                "n/a (rerun with `--rescore`)."))
     for group in groups:
         f = group.facts
-        lines += [f"## {group.dataset}, split seed {group.seed}", "",
-                  f"{f['users']:,} evaluated users, {f['n_items']:,} items, k = {f['k']}.", ""]
+        doc.heading(2, f"{group.dataset}, split seed {group.seed}")
+        doc.para(f"{f['users']:,} evaluated users, {f['n_items']:,} items, k = {f['k']}.")
         reasons: dict[str, str] = {}
         for preset in presets:
             names = []
@@ -333,36 +382,74 @@ def to_markdown(groups: list[Group], run_dir: Path, presets, rescore: bool) -> s
                 for name in result.values.get(preset, {}):
                     if name not in names:
                         names.append(name)
-            lines += [f"### {preset}", "",
-                      "| trial | model | " + " | ".join(names) + " |",
-                      "|---|---|" + "---|" * len(names)]
+            rows = []
             for result in group.results:
                 values = result.values.get(preset, {})
                 for name, value in values.items():
                     if isinstance(value, NotApplicable):
                         reasons[f"{preset} {name}"] = str(value)
-                lines.append(f"| {result.trial.trial_id} | {result.trial.label} | "
-                             + " | ".join(_cell(values.get(n)) for n in names) + " |")
-            lines.append("")
+                rows.append([Cell(result.trial.trial_id), Cell(result.trial.label)]
+                            + [_cell(values.get(n)) for n in names])
+            doc.heading(3, preset)
+            doc.table(Table(["trial", "model", *names], rows))
         if reasons:
-            lines += ["Not applicable:", ""]
-            lines += [f"- {what}: {why}" for what, why in reasons.items()]
-            lines.append("")
-        lines += ["### Why the figures differ", ""] + differences(group, presets, rescore) + [""]
-        notes = [f"- {r.trial.trial_id}: {r.rescored}" for r in group.results if r.rescored]
-        if notes:
-            lines += ["Re-scoring:", ""] + notes + [""]
-        names = list(beyond.METRICS)
-        shown = [n for n in names if any(n in r.beyond for r in group.results)]
-        lines += ["### Beyond accuracy (from the same stored lists)", "",
-                  "Definitions: `docs/metrics.md`. Popularity base: the split's train matrix"
-                  + ("; intra-list diversity from the data set's item features." if any(
-                      "intra_list_diversity" in r.beyond for r in group.results) else
-                     "; no item features stored, so no intra-list diversity."), "",
-                  "| trial | model | " + " | ".join(shown) + " |",
-                  "|---|---|" + "---|" * len(shown)]
-        for result in group.results:
-            lines.append(f"| {result.trial.trial_id} | {result.trial.label} | " + " | ".join(
-                f"{result.beyond[n]:.4f}" if n in result.beyond else "–" for n in shown) + " |")
-        lines.append("")
-    return "\n".join(lines)
+            doc.para("Not applicable:")
+            doc.bullets([f"{what}: {why}" for what, why in reasons.items()])
+        doc.heading(3, "Why the figures differ")
+        doc.bullets([line[2:] for line in differences(group, presets, rescore)])
+        doc.bullets([f"{r.trial.trial_id}: {r.rescored}" for r in group.results if r.rescored])
+        _published_part(doc, group)
+        _beyond_part(doc, group)
+    return doc
+
+
+def _published_part(doc: Document, group: Group) -> None:
+    rows = []
+    for result in group.results:
+        for figure in result.published:
+            ours = result.values.get(figure.preset, {}).get(figure.metric)
+            measured = isinstance(ours, Measure) and np.isfinite(ours.value)
+            rows.append([Cell(result.trial.label), Cell(figure.label),
+                         Cell(f"{figure.value:g}", figure.value), _cell(ours),
+                         Cell(f"{ours.value - figure.value:+.4f}" if measured else "–"),
+                         Cell(f"{figure.preset} `{figure.metric}`")])
+    if not rows:
+        return
+    sources = sorted({f.source for r in group.results for f in r.published})
+    doc.heading(3, "Published figures vs ours")
+    doc.para("Trials that repeat a published protocol (data, split, model, parameters, epochs, "
+             "k; `recsys_bench/eval/published.py`), scored by the preset that computes the "
+             "figure as the publication did. Published figures are as printed (rounded). "
+             "Sources: " + "; ".join(sources) + ".")
+    doc.table(Table(["model", "figure", "published", "ours", "ours − published",
+                     "preset metric"], rows))
+
+
+def _beyond_part(doc: Document, group: Group) -> None:
+    names = list(beyond.METRICS)
+    shown = [n for n in names if any(n in r.beyond for r in group.results)]
+    doc.heading(3, "Beyond accuracy (from the same stored lists)")
+    doc.para("Definitions: `docs/metrics.md`. Popularity base: the split's train matrix"
+             + ("; intra-list diversity from the data set's item features." if any(
+                 "intra_list_diversity" in r.beyond for r in group.results) else
+                "; no item features stored, so no intra-list diversity."))
+    doc.table(Table(["trial", "model", *shown], [
+        [Cell(result.trial.trial_id), Cell(result.trial.label)]
+        + [Cell(f"{result.beyond[n]:.4f}" if n in result.beyond else "–") for n in shown]
+        for result in group.results]))
+
+
+def write_reconciliation(run_dir, *, presets=None, rescore: bool = False,
+                         strict: bool | None = None, out: Path | None = None) -> Path:
+    """Reconcile a run and write ``reconcile.md`` (or ``out``) and, in the run folder,
+    ``reconcile.json``: the same document, which the report renders as its protocols section.
+    ``strict`` as for :func:`reconcile`. Returns the Markdown file's path.
+    """
+    run_dir = Path(run_dir)
+    groups = reconcile(run_dir, presets=presets, rescore=rescore, strict=strict)
+    doc = to_document(groups, run_dir, presets, rescore)
+    out = Path(out) if out else run_dir / OUTPUT
+    atomic_write_text(out, render_markdown(doc, run_dir))
+    if out.parent == run_dir:
+        atomic_write_text(run_dir / DOCUMENT, doc.to_json())
+    return out

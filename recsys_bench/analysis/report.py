@@ -401,6 +401,15 @@ def _size_section(doc: Document, figs: _Figures, ok: pd.DataFrame, sizes: dict) 
                  lines, path, title="Fit time per epoch vs data size (log-log)"))
 
 
+def _protocols_section(doc: Document, run_dir: Path) -> None:
+    """The run's reconciliation across protocol presets, as ``reconcile`` last wrote it."""
+    from recsys_bench.analysis.reconcile import DOCUMENT
+
+    path = run_dir / DOCUMENT
+    if path.exists():
+        doc.include(Document.from_json(path.read_text(encoding="utf-8")), shift=1)
+
+
 def _failed_section(doc: Document, df: pd.DataFrame) -> None:
     failed = df[df["status"] != "ok"].drop_duplicates("trial_id")
     doc.heading(2, "Failed trials")
@@ -509,6 +518,7 @@ def write_report(run_dir) -> Path:
     if not ok.empty:
         _scaling_section(doc, figs, ok)
         _size_section(doc, figs, ok, sizes)
+    _protocols_section(doc, run_dir)
     _failed_section(doc, df)
 
     title = doc.blocks[0][2]

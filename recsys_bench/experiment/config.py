@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recsys_bench.errors import UserError
+from recsys_bench.eval.presets import PRESETS
 from recsys_bench.eval.registry import names as metric_names
 from recsys_bench.experiment.schema import Reader, kind, parse_toml, read_text
 from recsys_bench.models import model_params
@@ -38,7 +39,8 @@ _EXPERIMENT_KEYS = {"name", "description"}
 _DATASET_KEYS = {"name", "options", "label"}
 _SPLIT_KEYS = {"kind", "seeds", "options"}
 _SEARCH_SPLIT_KEYS = {"kind", "seeds", "validation_seed", "options"}
-_EVALUATION_KEYS = {"k", "metrics", "exclude_train", "subsets", "checkpoints"}
+_EVALUATION_KEYS = {"k", "metrics", "exclude_train", "subsets", "checkpoints", "protocol",
+                    "protocol_rescore"}
 _SEARCH_EVALUATION_KEYS = {"k", "exclude_train"}
 _CHECKPOINT_KEYS = {"start", "stop", "step"}
 _TIMING_KEYS = {"warmup", "repeats", "timeout_s", "exclusive"}
@@ -86,7 +88,11 @@ class EvaluationSpec:
     """What is measured at each checkpoint.
 
     ``checkpoints`` is None when the config gives none: each model then trains once with its own
-    epoch count and is evaluated once.
+    epoch count and is evaluated once. ``protocols`` names the presets of
+    :mod:`recsys_bench.eval.presets` the finished run's stored lists are reconciled under
+    (``reconcile.md`` and the report's section); ``protocol_rescore`` (default: on when presets
+    are named) trains each trial again for what needs every item's score (AUC, LightFM's tie
+    rule, lists of the other exclusion or of length 100).
     """
 
     k: int
@@ -94,6 +100,8 @@ class EvaluationSpec:
     exclude_train: bool
     subsets: tuple[str, ...]
     checkpoints: tuple[int, ...] | None
+    protocols: tuple[str, ...] = ()
+    protocol_rescore: bool = False
 
 
 @dataclass(frozen=True)
@@ -354,8 +362,20 @@ class _Parser(Reader):
         checkpoints = None
         if "checkpoints" in value:
             checkpoints = self.checkpoints(value["checkpoints"], where + ("checkpoints",))
+        protocols: tuple[str, ...] = ()
+        if "protocol" in value:
+            protocol = value["protocol"]
+            protocols = self.string_list([protocol] if isinstance(protocol, str) else protocol,
+                                         where + ("protocol",), PRESETS)
+        rescore = value.get("protocol_rescore", bool(protocols))
+        if not isinstance(rescore, bool):
+            self.fail(where + ("protocol_rescore",), f"must be true or false, got {kind(rescore)}")
+        if rescore and not protocols:
+            self.fail(where + ("protocol_rescore",), "needs evaluation.protocol (the presets to "
+                      "reconcile under)")
         return EvaluationSpec(k=k, metrics=metrics, exclude_train=exclude, subsets=subsets,
-                              checkpoints=checkpoints)
+                              checkpoints=checkpoints, protocols=protocols,
+                              protocol_rescore=rescore)
 
     def timing(self, value: Any) -> TimingSpec:
         where = ("timing",)
