@@ -161,14 +161,30 @@ def test_the_published_table_sets_our_figure_beside_the_printed_one(tmp_path):
         in text
 
 
-def test_strong_generalisation_runs_are_reconciled_on_the_folded_users(tmp_path):
+def test_strong_generalisation_runs_are_reconciled_on_the_folded_users(tmp_path, monkeypatch):
+    import numpy as np
+
+    from recsys_bench.eval import topk as topk_module
     from recsys_bench.store.table import read_results
 
+    timed, original = [], topk_module.topk
+
+    def recording_topk(model, users, k, *, exclude=None):
+        timed.append((np.asarray(users), exclude))
+        return original(model, users, k, exclude=exclude)
+
+    monkeypatch.setattr(topk_module, "topk", recording_topk)
     config = tmp_path / "exp.toml"
     config.write_text(CONFIG.replace('kind = "ratio"', 'kind = "strong_generalization"').replace(
         "options = { fraction = 0.3 }",
         "options = { test_users = 0.2, validation_users = 0.1, holdout = 0.3 }"))
     run_dir = build_run(config, tmp_path / "run")
+    # with AUC asked, the recommend rate is timed on its own pass: over the folded-in users
+    # (rows 0..n-1 of their given histories), not over user ids the model never saw
+    assert len(timed) == 2
+    for users, exclude in timed:
+        np.testing.assert_array_equal(users, np.arange(len(users)))
+        assert exclude.shape[0] == len(users)
     table = read_results(run_dir)
     groups = reconcile(run_dir, rescore=True)
     facts = groups[0].facts

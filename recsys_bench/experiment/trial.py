@@ -29,6 +29,7 @@ import pandas as pd
 
 from recsys_bench.errors import one_line, storage_error
 from recsys_bench.fileio import atomic_save_npz, atomic_write_text
+from recsys_bench.fold_in import folded
 from recsys_bench.models import model_params, wants_features
 from recsys_bench.protocol import fit_through
 from recsys_bench.store import table as store
@@ -183,9 +184,10 @@ def _measure(trial: Trial, run_dir: Path, cache: OrderedDict, started_at: str) -
         final = evaluations[-1][2].get("test") if evaluations else None
         rank_seconds = final.rank_seconds if final is not None else None
         if rank_seconds is None:
+            ranker, scored = folded(model, split) if split.fold_in is not None else (model, split)
             start = time.perf_counter()
-            topk(model, split.users, trial.k,
-                 exclude=split.train if trial.exclude_train else None)
+            topk(ranker, scored.users, trial.k,
+                 exclude=scored.train if trial.exclude_train else None)
             rank_seconds = time.perf_counter() - start
         users_per_s = len(split.users) / max(rank_seconds, 1e-12)
         save_run_model(run_dir, model, dataset=trial.dataset, trial_id=trial.trial_id,
