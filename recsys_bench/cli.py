@@ -272,6 +272,10 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--parallel", type=int, metavar="N",
                         help="trials at once (default: 1 inline, else as many as the cores or "
                              "the cluster's declared threads hold at search.threads each)")
+    search.add_argument("--memory-budget", metavar="SIZE",
+                        help="memory the trials running at once may need together, by the "
+                             "estimate of the space's largest trial, e.g. 8G (default: the "
+                             "available memory minus a margin)")
     search.add_argument("--quiet", action="store_true", help="no line per trial")
 
     def query(name: str, summary: str, description: str, example: str, item: bool, n: int):
@@ -484,7 +488,8 @@ def main(argv: list[str] | None = None) -> int:
 
             out = run_search(args.config, args.out, args.trials, quiet=args.quiet,
                              grid_run=args.grid_run, executor=args.executor,
-                             scheduler=args.scheduler, parallel=args.parallel)
+                             scheduler=args.scheduler, parallel=args.parallel,
+                             memory_budget=args.memory_budget)
             write_gallery(out)
             path = write_search_report(out, grid_run=args.grid_run)
             print(path if args.quiet else f"report: {path}", flush=True)

@@ -245,3 +245,20 @@ def test_an_interrupted_trial_does_not_count(tmp_path, data_dir, monkeypatch):
     table = pd.read_csv(out / "search.csv")
     assert table.loc[1, "state"] == "interrupted"
     assert json.loads((out / "search.json").read_text())["trials"] == 3
+
+
+def test_memory_budget_refuses_a_space_too_large_and_caps_parallel_trials(tmp_path, data_dir):
+    from recsys_bench.experiment.memory import Budget
+
+    config_path = write_config(tmp_path / "s.toml", data_dir, start=(GOOD,))
+    with pytest.raises(UserError, match="the search's largest trial needs about .* more than "
+                                        "the memory budget"):
+        search.run_search(config_path, tmp_path / "out", 1, quiet=True, memory_budget="1M")
+    assert not (tmp_path / "out" / "search.db").exists()
+    config = search.load_search_config(config_path)
+    data = search._prepare(config)
+    need = search.largest_trial(config, data)
+    assert need.model > 0 and need.evaluation > 0
+    assert search._within_memory(config, data, 4, Budget(int(need.total * 2.5), "t"), True) == 2
+    assert search._within_memory(config, data, 4, Budget(need.total * 9, "t"), True) == 4
+    assert search._within_memory(config, data, 4, None, True) == 4

@@ -82,6 +82,7 @@ from pathlib import Path
 from typing import Any
 
 from recsys_bench.errors import TrainingDiverged, UserError
+from recsys_bench.experiment import memory
 from recsys_bench.experiment.config import Experiment, load_config
 from recsys_bench.experiment.guard import Start, deferred_signals, interrupt_on_signals, study_db
 from recsys_bench.experiment.search_config import upgrade_legacy
@@ -410,7 +411,7 @@ def _check_parallel(executor: str, parallel: int | None) -> None:
 def run_search(config_path: str | os.PathLike, out_dir: str | os.PathLike, trials: int, *,
                quiet: bool = False, grid_run: str | os.PathLike | None = None,
                executor: str = "inline", scheduler: str | None = None,
-               parallel: int | None = None) -> Path:
+               parallel: int | None = None, memory_budget: str | int | None = None) -> Path:
     """Run (or continue) a Bayesian search until the study holds ``trials`` finished trials.
 
     Parameters
@@ -434,7 +435,13 @@ def run_search(config_path: str | os.PathLike, out_dir: str | os.PathLike, trial
         The Dask scheduler's address (``tcp://HOST:8786``), for ``executor="dask"`` only.
     parallel : int, optional
         Trials at once (default: as many as the executor's thread budget holds at
-        ``search.threads`` each; 1 for ``inline``, which runs no more).
+        ``search.threads`` each; 1 for ``inline``, which runs no more). Lowered so that as many
+        of the largest trials of the space fit in the memory budget together.
+    memory_budget : str or int, optional
+        Memory the trials running at once may need together by their estimates
+        (:mod:`recsys_bench.experiment.memory`, the largest setting of the space); a search
+        whose largest trial is over it is refused before any trial runs. Default: the available
+        memory minus a margin (with ``dask``: no limit unless given).
 
     Returns
     -------
@@ -457,20 +464,22 @@ def run_search(config_path: str | os.PathLike, out_dir: str | os.PathLike, trial
     out = Path(out_dir)
     if grid_run is not None and not Path(grid_run).is_dir():
         raise UserError("no such grid run folder", path=grid_run)
+    budget = (None if executor == "dask" and memory_budget is None
+              else memory.Budget.of(memory_budget))
     pool = executors.make(executor, out, scheduler=scheduler, models=(config.search.model,))
     restore_signals = interrupt_on_signals()
     try:
         start = Start(out, "search")
         db = RunFolder(out).search_db
         with start.undone_unless(db.exists), study_db(db):
-            return _search(config, out, trials, pool, parallel, quiet, grid_run)
+            return _search(config, out, trials, pool, parallel, quiet, grid_run, budget)
     finally:
         pool.close()
         restore_signals()
 
 
 def _search(config: Experiment, out: Path, trials: int, pool, parallel: int | None,
-            quiet: bool, grid_run) -> Path:
+            quiet: bool, grid_run, budget) -> Path:
     from recsys_bench.threads import resolve_threads
 
     if parallel is None:
@@ -478,6 +487,7 @@ def _search(config: Experiment, out: Path, trials: int, pool, parallel: int | No
                               pool.budget() // resolve_threads(config.search.threads)))
     _claim_folder(out, config)
     data = _prepare(config)
+    parallel = _within_memory(config, data, parallel, budget, quiet)
     storage = _storage(out)
     study = _study(config, storage)
     fingerprints = {"final_split": data.final.fingerprint,
@@ -508,6 +518,44 @@ def _search(config: Experiment, out: Path, trials: int, pool, parallel: int | No
         print(f"{config.name}: {sum(_counted(t) for t in study.get_trials(deepcopy=False))} "
               "trials", flush=True)
     return out
+
+
+def largest_trial(config: Experiment, data: _Data):
+    """The memory estimate of the search's largest trial: every numeric dimension at its upper
+    bound, each categorical one at its costliest choice (the others at their first)."""
+    from recsys_bench.models import wants_features
+    from recsys_bench.threads import resolve_threads
+
+    space = config.search.space
+    top = {d.name: d.high if d.kind != "categorical" else d.choices[0] for d in space}
+    points = [top] + [{**top, d.name: choice} for d in space if d.kind == "categorical"
+                      for choice in d.choices[1:]]
+    train = data.validation.train
+    features = data.features if wants_features(config.search.params) else None
+    evaluated = max(len(data.validation.users), len(data.final.users))
+    return max((memory.estimate(config.search.model, config.search.setting(point),
+                                n_users=train.shape[0], n_items=train.shape[1],
+                                likes=int(data.final.train.nnz + data.final.test.nnz),
+                                train_likes=int(data.final.train.nnz), k=config.evaluation.k,
+                                threads=resolve_threads(config.search.threads),
+                                features_nnz=0 if features is None else int(features.nnz),
+                                evaluated_users=evaluated)
+                for point in points), key=lambda e: e.total)
+
+
+def _within_memory(config: Experiment, data: _Data, parallel: int, budget, quiet: bool) -> int:
+    """``parallel`` lowered so that that many of the largest trials fit in ``budget`` together;
+    UserError before any trial when even one does not (None: no budget)."""
+    if budget is None:
+        return parallel
+    need = largest_trial(config, data)
+    memory.check_fits("the search's largest trial", need, budget)
+    fits = max(1, budget.bytes // need.total)
+    if fits < parallel and not quiet:
+        print(f"{config.name}: {fits} trial(s) at once, not {parallel}: the largest needs about "
+              f"{memory.gb(need.total)} and the memory budget is {memory.gb(budget.bytes)}",
+              file=sys.stderr, flush=True)
+    return min(parallel, fits)
 
 
 def _enqueue_start(study, config: Experiment, existing) -> None:
