@@ -159,9 +159,11 @@ def end_to_end(args) -> int:
     budget = memory.Budget.of(args.memory_budget)
     need = pipeline_estimate(users, items, likes, threads)
     shape = f"{args.shape} ({users} users x {items} items, {likes} likes)"
+    command = " ".join(sys.argv)
     record = {"shape": args.shape, "users": users, "items": items, "likes": likes,
               "threads": threads, "estimate_bytes": need, "budget_bytes": budget.bytes,
-              "budget_source": budget.source, "command": " ".join(sys.argv)}
+              "budget_source": budget.source,
+              "command": command.replace(args.run_dir, "RUN_FOLDER") if args.run_dir else command}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if need["total"] > budget.bytes:
@@ -195,7 +197,7 @@ def end_to_end(args) -> int:
     record.update(returncode=process.returncode, wall_seconds=round(wall, 1),
                   peak_tree_rss_bytes=peak_tree, peak_process_rss_bytes=peak_process,
                   run_command=" ".join(command[1:]).replace(
-                      str(run_dir), "TEMPORARY_FOLDER" if temporary else str(run_dir)))
+                      str(run_dir), "TEMPORARY_FOLDER" if temporary else "RUN_FOLDER"))
     for name in KEPT:
         if (run_dir / name).exists():
             shutil.copy2(run_dir / name, out / name)
