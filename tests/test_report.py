@@ -24,6 +24,7 @@ from recsys_bench.analysis import plots
 from recsys_bench.analysis.plots import loglog_slope, pareto_front
 from recsys_bench.analysis.report import write_report
 from recsys_bench.errors import UserError
+from recsys_bench.eval.stats import holm
 from recsys_bench.splits import make_split, save_split
 from recsys_bench.store import table as store
 
@@ -143,6 +144,16 @@ def _row(md: str, section: str, start: str) -> list[str]:
     return [c.strip() for c in line.strip("|").split(" | ")]
 
 
+def _by_header(md: str, section: str, start: str) -> dict[str, str]:
+    """The first table row under ``section`` starting with ``start``, keyed by column header."""
+    text = md[md.index(section):]
+    lines = text.splitlines()
+    at = next(i for i, li in enumerate(lines) if li.startswith(f"| {start} |"))
+    header = next(lines[i] for i in range(at, -1, -1) if lines[i + 1].startswith("|---"))
+    names = [c.strip() for c in header.strip("|").split(" | ")]
+    return dict(zip(names, _row(md, section, start), strict=True))
+
+
 def test_best_setting_epoch_and_interval(report):
     run_dir, md, per_user = report
     df = pd.read_csv(run_dir / "results.csv")
@@ -169,14 +180,38 @@ def test_paired_test_against_best_model(report):
     best = np.concatenate([per_user["toy", s, "implicit-als", '{"factors": 8}', 1, 4]
                            for s in (0, 1, 2)])
     expected = sps.ttest_rel(ours, best)
-    cells = _row(md, "Data set `toy`", "lightfm-warp†")
-    assert cells[3] == "6"
-    assert cells[-3] == f"{np.mean(ours - best):+.4f}"
-    assert cells[-2] == f"{expected.pvalue:.1e}"
-    assert cells[-1] == str(ours.size)
-    assert _row(md, "Data set `toy`", "implicit-als")[-3] == "reference"
+    cells = _by_header(md, "Data set `toy`", "lightfm-warp†")
+    assert cells["best epoch"] == "6"
+    assert cells[f"Δ p@{K} vs best (per-user)"] == f"{np.mean(ours - best):+.4f}"
+    assert cells["p-value"] == f"{expected.pvalue:.1e}"
+    assert cells["users paired"] == str(ours.size)
+    assert _by_header(md, "Data set `toy`", "implicit-als")[f"Δ p@{K} vs best (per-user)"] \
+        == "reference"
     assert "paired t-test" in md
     assert "Hogwild" in md
+
+
+def test_several_tests_against_the_best_get_holm_adjusted_p_values(report):
+    _, md, per_user = report
+    best = np.concatenate([per_user["toy", s, "implicit-als", '{"factors": 8}', 1, 4]
+                           for s in (0, 1, 2)])
+    raw = []
+    for model, params, threads, epoch in (("lightfm-warp", '{"no_components": 8}', 2, 6),
+                                          ("popularity", "{}", 1, 0)):
+        ours = np.concatenate([per_user["toy", s, model, params, threads, epoch]
+                               for s in (0, 1, 2)])
+        raw.append(sps.ttest_rel(ours, best).pvalue)
+    expected = holm(raw)
+    assert np.all(expected >= np.asarray(raw)) and expected[1] > raw[1]
+    for start, p_raw, p_holm in zip(("lightfm-warp†", "popularity"), raw, expected,
+                                    strict=True):
+        cells = _by_header(md, "Data set `toy`", start)
+        assert cells["p-value"] == f"{p_raw:.1e}"
+        assert cells["Holm-adjusted p"] == f"{p_holm:.1e}"
+    toy = md[md.index("Data set `toy`"):md.index("Data set `toy-large`")]
+    assert "Holm-adjusted over the 2 tests" in toy
+    large = md[md.index("Data set `toy-large`"):]
+    assert "Holm-adjusted p" not in large.split("### Learning curves")[0]
 
 
 def test_single_seed_shows_no_interval(report):
@@ -245,8 +280,9 @@ def test_csv_only_folder_and_missing_raw_file(report, tmp_path, monkeypatch):
     trial = df.loc[(df["model"] == "popularity") & (df["seed"] == 1), "trial_id"].iloc[0]
     (copy / "raw" / f"{trial}.npz").unlink()
     again = write_report(copy).read_text(encoding="utf-8")
-    assert _row(again, "Data set `toy`", "lightfm-warp†") == _row(md, "Data set `toy`",
-                                                                  "lightfm-warp†")
+    before = _by_header(md, "Data set `toy`", "lightfm-warp†")
+    del before["Holm-adjusted p"]  # one test is left: nothing to adjust
+    assert _by_header(again, "Data set `toy`", "lightfm-warp†") == before
     assert _row(again, "Data set `toy`", "popularity")[-2:] == ["—", "—"]
     assert f"No paired test of popularity: raw/{trial}.npz is missing." in again
 
@@ -265,3 +301,4 @@ def test_pareto_front_and_slope():
     x = np.array([1e5, 1e6, 1e7])
     assert loglog_slope(x, 3e-6 * x ** 1.1) == pytest.approx(1.1)
     assert np.isnan(loglog_slope([5, 5], [1, 2]))
+
