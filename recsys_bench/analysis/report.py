@@ -16,6 +16,8 @@ Conventions
   seeds, two-sided paired t-test (:func:`recsys_bench.eval.stats.paired_test`). With two or more
   models tested against the best, their p-values are also given Holm-adjusted over those tests
   (:func:`recsys_bench.eval.stats.holm`).
+- Beyond accuracy: the best settings re-scored from their stored lists
+  (:mod:`recsys_bench.analysis.report_beyond`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from recsys_bench.analysis.document import (
     render_markdown,
     sort_value,
 )
+from recsys_bench.analysis.report_beyond import beyond_section
 from recsys_bench.analysis.run_data import (
     CONFIDENCE,
     PAIRED_METHOD,
@@ -294,6 +297,7 @@ def _dataset_section(doc: Document, figs: _Figures, store: RunData, dataset: str
         doc.para(f"{NONDETERMINISTIC} LightFM with more than one thread is not deterministic "
                  "(Hogwild: threads update shared embeddings without locks), so its repeats differ "
                  "even at a fixed seed.")
+    beyond_section(doc, store, quality, best)
 
     doc.heading(3, "Learning curves")
     for _, row in best.iterrows():
