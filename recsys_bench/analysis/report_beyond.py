@@ -108,8 +108,8 @@ def beyond_section(doc: Document, store: RunData, quality: pd.DataFrame, best: p
         else:
             found.append((row, figures))
     if not found:
-        doc.para("Not computed: they are re-scored from the stored top-k lists and split, "
-                 "which this run folder lacks.")
+        doc.para("Not computed: these figures are re-scored from the stored top-k lists and "
+                 "split, and none could be read here (why, below).")
         doc.bullets(notes)
         return
     shown = [*PER_USER, *FOR_THE_SET]
