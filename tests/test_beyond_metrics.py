@@ -191,3 +191,22 @@ def test_the_report_shows_opted_in_columns_and_the_beyond_section_agrees(run, mo
     assert note == "(1 of 2 seeds)"
     expected = test.loc[test["trial_id"] == saved[0], "intra_list_diversity_at_k"].item()
     assert float(value) == pytest.approx(expected, abs=5.1e-5)
+
+
+def test_folded_in_users_are_scored_against_the_training_users_popularity():
+    from recsys_bench.splits import make_split
+    from recsys_bench.testing import low_rank_likes
+
+    split = make_split(low_rank_likes(120, 30, rank=3, per_user=8, seed=2),
+                       "strong_generalization", seed=0, test_users=0.25)
+    model = models.get("numpy-als", factors=4, iterations=2, num_threads=1, random_state=0)
+    model.fit(split.train)
+    result = evaluate(model, split, k=4, metrics=("mrr", "novelty", "intra_list_diversity"))
+    top = result["test"].top
+    base = beyond.BeyondContext(split.train, truth=split.test[split.users],
+                                item_vectors=model.item_vectors())
+    for name in ("mrr", "novelty", "intra_list_diversity"):
+        np.testing.assert_allclose(result["test"].per_user[name], beyond.METRICS[name](top, base),
+                                   err_msg=name)
+    histories = beyond.BeyondContext(split.fold_in[split.users])
+    assert not np.allclose(result["test"].per_user["novelty"], beyond.novelty(top, histories))
