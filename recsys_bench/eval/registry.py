@@ -110,7 +110,8 @@ def top_metrics(top, truth, k: int, names=None, context: BeyondContext | None = 
         only those named are computed.
     context : BeyondContext, optional
         What the named per-user ``context`` metrics need (its ``truth``, when None, is
-        ``truth``); without it naming one is a UserError.
+        ``truth``); without it naming one is a UserError. They see the first ``k`` columns of
+        ``top``, as the ``top`` metrics do.
 
     Returns
     -------
@@ -130,7 +131,8 @@ def top_metrics(top, truth, k: int, names=None, context: BeyondContext | None = 
         values.update(ranking_metrics(top, truth, k))
     for spec in wanted:
         if spec.needs == "context":
-            values[spec.name] = np.asarray(spec.compute(top, context), dtype=np.float64)
+            values[spec.name] = np.asarray(spec.compute(np.asarray(top)[:, :k], context),
+                                           dtype=np.float64)
         elif spec.compute is not None:
             values[spec.name] = np.asarray(spec.compute(top, truth, k), dtype=np.float64)
     return {m.name: values[m.name] for m in wanted}
