@@ -87,7 +87,7 @@ def test_defaults_when_sections_are_left_out(tmp_path):
     ("k = 5", "k = 5\nkk = 3", "evaluation.kk", 15),
     ('threads = [1, 2]', 'threads = [1, 2]\nthread = 3', "models[0].thread", 25),
     ('name = "popularity"', 'name = "popularty"', "models[1].name", 27),
-    ('"precision", "mse"', '"precision", "mrr"', "evaluation.metrics", 15),
+    ('"precision", "mse"', '"precision", "serendipity"', "evaluation.metrics", 15),
     ('name = "sketchfab-synthetic"', 'name = "sketchfab-synth"', "datasets[0].name", 5),
     ('options = { seed = 0 }', 'options = { sed = 0 }', "datasets[0].options.sed", 6),
     ('kind = "user_holdout"', 'kind = "holdout"', "split.kind", 9),

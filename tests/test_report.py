@@ -24,6 +24,7 @@ from recsys_bench.analysis import plots
 from recsys_bench.analysis.plots import loglog_slope, pareto_front
 from recsys_bench.analysis.report import write_report
 from recsys_bench.errors import UserError
+from recsys_bench.eval.stats import holm
 from recsys_bench.splits import make_split, save_split
 from recsys_bench.store import table as store
 
@@ -143,6 +144,16 @@ def _row(md: str, section: str, start: str) -> list[str]:
     return [c.strip() for c in line.strip("|").split(" | ")]
 
 
+def _by_header(md: str, section: str, start: str) -> dict[str, str]:
+    """The first table row under ``section`` starting with ``start``, keyed by column header."""
+    text = md[md.index(section):]
+    lines = text.splitlines()
+    at = next(i for i, li in enumerate(lines) if li.startswith(f"| {start} |"))
+    header = next(lines[i] for i in range(at, -1, -1) if lines[i + 1].startswith("|---"))
+    names = [c.strip() for c in header.strip("|").split(" | ")]
+    return dict(zip(names, _row(md, section, start), strict=True))
+
+
 def test_best_setting_epoch_and_interval(report):
     run_dir, md, per_user = report
     df = pd.read_csv(run_dir / "results.csv")
@@ -169,14 +180,38 @@ def test_paired_test_against_best_model(report):
     best = np.concatenate([per_user["toy", s, "implicit-als", '{"factors": 8}', 1, 4]
                            for s in (0, 1, 2)])
     expected = sps.ttest_rel(ours, best)
-    cells = _row(md, "Data set `toy`", "lightfm-warp†")
-    assert cells[3] == "6"
-    assert cells[-3] == f"{np.mean(ours - best):+.4f}"
-    assert cells[-2] == f"{expected.pvalue:.1e}"
-    assert cells[-1] == str(ours.size)
-    assert _row(md, "Data set `toy`", "implicit-als")[-3] == "reference"
+    cells = _by_header(md, "Data set `toy`", "lightfm-warp†")
+    assert cells["best epoch"] == "6"
+    assert cells[f"Δ p@{K} vs best (per-user)"] == f"{np.mean(ours - best):+.4f}"
+    assert cells["p-value"] == f"{expected.pvalue:.1e}"
+    assert cells["users paired"] == str(ours.size)
+    assert _by_header(md, "Data set `toy`", "implicit-als")[f"Δ p@{K} vs best (per-user)"] \
+        == "reference"
     assert "paired t-test" in md
     assert "Hogwild" in md
+
+
+def test_several_tests_against_the_best_get_holm_adjusted_p_values(report):
+    _, md, per_user = report
+    best = np.concatenate([per_user["toy", s, "implicit-als", '{"factors": 8}', 1, 4]
+                           for s in (0, 1, 2)])
+    raw = []
+    for model, params, threads, epoch in (("lightfm-warp", '{"no_components": 8}', 2, 6),
+                                          ("popularity", "{}", 1, 0)):
+        ours = np.concatenate([per_user["toy", s, model, params, threads, epoch]
+                               for s in (0, 1, 2)])
+        raw.append(sps.ttest_rel(ours, best).pvalue)
+    expected = holm(raw)
+    assert np.all(expected >= np.asarray(raw)) and expected[1] > raw[1]
+    for start, p_raw, p_holm in zip(("lightfm-warp†", "popularity"), raw, expected,
+                                    strict=True):
+        cells = _by_header(md, "Data set `toy`", start)
+        assert cells["p-value"] == f"{p_raw:.1e}"
+        assert cells["Holm-adjusted p"] == f"{p_holm:.1e}"
+    toy = md[md.index("Data set `toy`"):md.index("Data set `toy-large`")]
+    assert "Holm-adjusted over the 2 tests" in toy
+    large = md[md.index("Data set `toy-large`"):]
+    assert "Holm-adjusted p" not in large.split("### Learning curves")[0]
 
 
 def test_single_seed_shows_no_interval(report):
@@ -245,10 +280,12 @@ def test_csv_only_folder_and_missing_raw_file(report, tmp_path, monkeypatch):
     trial = df.loc[(df["model"] == "popularity") & (df["seed"] == 1), "trial_id"].iloc[0]
     (copy / "raw" / f"{trial}.npz").unlink()
     again = write_report(copy).read_text(encoding="utf-8")
-    assert _row(again, "Data set `toy`", "lightfm-warp†") == _row(md, "Data set `toy`",
-                                                                  "lightfm-warp†")
+    before = _by_header(md, "Data set `toy`", "lightfm-warp†")
+    del before["Holm-adjusted p"]  # one test is left: nothing to adjust
+    assert _by_header(again, "Data set `toy`", "lightfm-warp†") == before
     assert _row(again, "Data set `toy`", "popularity")[-2:] == ["—", "—"]
     assert f"No paired test of popularity: raw/{trial}.npz is missing." in again
+    assert f"No beyond-accuracy figures for popularity: raw/{trial}.npz is missing." in again
 
 
 def test_folder_without_results_is_a_user_error(tmp_path):
@@ -265,3 +302,89 @@ def test_pareto_front_and_slope():
     x = np.array([1e5, 1e6, 1e7])
     assert loglog_slope(x, 3e-6 * x ** 1.1) == pytest.approx(1.1)
     assert np.isnan(loglog_slope([5, 5], [1, 2]))
+
+
+def _lists_of(run_dir, dataset: str, model: str, params: str, threads: int, epoch: int):
+    """(split, stored test top-k lists, trial id) per seed of one setting, read from the folder."""
+    from recsys_bench.splits import load_split
+
+    df = pd.read_csv(run_dir / "results.csv", dtype={"params": str})
+    rows = df[(df["dataset"] == dataset) & (df["model"] == model) & (df["params"] == params)
+              & (df["threads"] == threads) & (df["subset"] == "test") & (df["epoch"] == epoch)]
+    out = []
+    for seed, trial in sorted(zip(rows["seed"], rows["trial_id"], strict=True)):
+        split = load_split(run_dir / "splits" / f"{dataset}-seed{seed}.npz")
+        top = np.load(run_dir / "raw" / f"{trial}.npz")[f"top_test_e{epoch}"]
+        out.append((split, top, trial))
+    return out
+
+
+def _by_hand(split, top: np.ndarray) -> dict[str, float]:
+    """MRR, novelty, ARP, Gini and coverage of one seed's lists, written out independently."""
+    truth = split.test[split.users].toarray() != 0
+    n_users, n_items = split.train.shape
+    hit = truth[np.arange(len(top))[:, None], top]
+    reciprocal = np.where(hit.any(axis=1), 1.0 / (hit.argmax(axis=1) + 1), 0.0)
+    counts = (split.train.toarray() != 0).sum(axis=0).astype(float)
+    information = -np.log2((counts + 1) / (n_users + 1))
+    exposure = np.sort(np.bincount(top.ravel(), minlength=n_items)).astype(float)
+    rank = np.arange(1, n_items + 1)
+    return {"MRR": reciprocal[truth.any(axis=1)].mean(),
+            "novelty (bits)": information[top].mean(axis=1).mean(),
+            "ARP": counts[top].mean(axis=1).mean(),
+            "Gini": ((2 * rank - n_items - 1) * exposure).sum() / (n_items * exposure.sum()),
+            "coverage": np.unique(top).size / n_items}
+
+
+BEST = (("implicit-als", "implicit-als", '{"factors": 8}', 1, 4),
+        ("lightfm-warp", "lightfm-warp", '{"no_components": 8}', 2, 6),
+        ("popularity", "popularity", "{}", 1, 0))
+
+
+def test_beyond_accuracy_section_is_rescored_from_the_stored_lists(report):
+    run_dir, md, _ = report
+    section = md[md.index("Data set `toy`"):md.index("Data set `toy-large`")]
+    section = section[section.index("### Beyond accuracy"):section.index("### Learning curves")]
+    for start, model, params, threads, epoch in BEST:
+        seeds = [_by_hand(split, top)
+                 for split, top, _ in _lists_of(run_dir, "toy", model, params, threads, epoch)]
+        cells = _by_header(section, "### Beyond accuracy", start)
+        assert cells["best epoch"] == str(epoch) and cells["seeds"] == "3"
+        for label in seeds[0]:
+            expected = np.mean([figures[label] for figures in seeds])
+            assert float(cells[label]) == pytest.approx(expected, abs=5.1e-5), (start, label)
+    assert "ILD" not in section.split("\n\n")[1]
+    assert "Intra-list diversity is omitted" in section
+
+
+def test_intra_list_diversity_comes_from_a_model_saved_at_the_best_epoch(report, tmp_path,
+                                                                        monkeypatch):
+    from types import SimpleNamespace
+
+    from recsys_bench.store.artifacts import save_model_vectors
+
+    run_dir, _, _ = report
+    for name in ("learning_curve", "grid_traces", "quality_vs_time", "thread_speedup",
+                 "fit_time_vs_likes"):
+        monkeypatch.setattr(plots, name, _no_figure)
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("figures", "report.*"))
+    vectors = np.random.default_rng(5).standard_normal((40, 3)).astype(np.float32)
+    (_, top, als_trial), *_ = _lists_of(copy, "toy", "implicit-als", '{"factors": 8}', 1, 4)
+    lightfm_trial = _lists_of(copy, "toy", "lightfm-warp", '{"no_components": 8}', 2, 6)[0][2]
+    for trial, epochs_done in ((als_trial, 4), (lightfm_trial, 2)):  # lightfm: not its best
+        fake = SimpleNamespace(item_vectors=lambda: vectors, name="fake", params={},
+                               epochs_done=epochs_done)
+        save_model_vectors(fake, copy / "models" / f"{trial}.npz", item_ids=range(40),
+                           item_names=None)
+    md = write_report(copy).read_text(encoding="utf-8")
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    distances = [np.mean([1 - unit[a] @ unit[b] for i, a in enumerate(row) for b in row[i + 1:]])
+                 for row in top]
+    column = "ILD (saved model vectors)"
+    cells = _by_header(md, "### Beyond accuracy", "implicit-als")
+    value, note = cells[column].split(" ", 1)
+    assert float(value) == pytest.approx(np.mean(distances), abs=5.1e-5)
+    assert note == "(1 of 3 seeds)"
+    assert _by_header(md, "### Beyond accuracy", "lightfm-warp")[column] == "—"
+    assert "Intra-list diversity is omitted" not in md.split("Data set `toy-large`")[0]

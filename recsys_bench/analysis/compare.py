@@ -5,10 +5,12 @@ same settings; typically two commits, or two library versions) and reports, per 
 setting and thread count:
 
 - the change of every quality metric at the final epoch, ``B - A``, with a confidence interval.
-  Where both runs stored their raw top-k lists the ranking metrics are recomputed per user with
-  :func:`recsys_bench.eval.metrics.ranking_metrics` and the interval is the Student-t interval of the
-  paired per-user differences (users of every split seed pooled); otherwise (AUC, MSE, coverage,
-  or no raw files) it is the t-interval of the per-seed differences of the stored means;
+  Where both runs stored their raw top-k lists the ranking metrics, and the per-user
+  beyond-accuracy metrics the runs asked for (MRR, novelty, average popularity), are recomputed
+  per user (:mod:`recsys_bench.analysis.rescore`) and the interval is the Student-t interval of
+  the paired per-user differences (users of every split seed pooled); otherwise (AUC, MSE,
+  coverage, Gini, intra-list diversity, or no raw files) it is the t-interval of the per-seed
+  differences of the stored means;
 - fit time per epoch and recommend throughput, as ratios ``B / A`` of their medians over seeds,
   raw and normalised by the ratio of the two runs' yardsticks (:mod:`recsys_bench.yardstick`:
   how fast the machine was during each run).
@@ -34,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from recsys_bench import yardstick
+from recsys_bench.analysis.rescore import RawMetrics
 from recsys_bench.errors import UserError
 from recsys_bench.eval import registry
 from recsys_bench.eval.stats import mean_ci
@@ -308,7 +311,7 @@ def compare_runs(run_a: str | os.PathLike, run_b: str | os.PathLike, *,
     last_b = ok_b.groupby("trial_id")["epoch"].max()
     final = pd.concat([last_a, last_b], axis=1, join="inner").min(axis=1).rename("final")
 
-    raw = _RawMetrics(run_a, run_b)
+    raw = RawMetrics(run_a, run_b)
     quality, timing = [], []
     for (dataset, model, params, threads), trials in common.groupby(SETTING, sort=False):
         key = (str(dataset), str(model), str(params), int(threads))
@@ -488,64 +491,6 @@ def _time_changes(key: tuple, rows_a: pd.DataFrame, rows_b: pd.DataFrame, thresh
 def _median(values: np.ndarray) -> float:
     values = values[np.isfinite(values)]
     return float(np.median(values)) if values.size else math.nan
-
-
-class _RawMetrics:
-    """Per-user ranking metrics of both runs, recomputed from their stored top-k lists."""
-
-    def __init__(self, run_a: Path, run_b: Path):
-        self.runs = (run_a, run_b)
-        self.splits: dict[tuple[str, int], object] = {}
-        self.arrays: dict[tuple[Path, str], dict] = {}
-
-    def raw(self, run: Path, trial: str) -> dict | None:
-        """The raw arrays of a trial (kept for the trials of the setting being compared)."""
-        if (run, trial) not in self.arrays:
-            if not store.raw_path(run, trial).exists():
-                return None
-            if len(self.arrays) >= 16:
-                self.arrays.clear()
-            self.arrays[run, trial] = store.read_raw(run, trial)
-        return self.arrays[run, trial]
-
-    def split(self, dataset: str, seed: int):
-        from recsys_bench.splits import load_split
-
-        if (dataset, seed) not in self.splits:
-            run = RunFolder(self.runs[0])
-            folder = run.splits
-            meta_path = run.split_meta(dataset)
-            name = run.split_name(dataset, seed)
-            if meta_path.exists():
-                meta = json.loads(meta_path.read_text(encoding="utf-8"))
-                name = meta.get("seeds", {}).get(str(seed), {}).get("file", name)
-            path = folder / name
-            self.splits[dataset, seed] = load_split(path) if path.exists() else None
-        return self.splits[dataset, seed]
-
-    def differences(self, ids: list[str], seeds: dict, subset: str, final: pd.Series,
-                    rows: pd.DataFrame, dataset: str) -> dict[str, tuple] | None:
-        """metric -> (per-user A values, per-user B values), users of all seeds pooled.
-
-        None when any trial lacks a raw file, a top-k list or its split in either run.
-        """
-        pooled: dict[str, tuple[list, list]] = {}
-        for trial in ids:
-            split = self.split(dataset, int(seeds[trial]))
-            key = f"top_{subset}_e{int(final[trial])}"
-            tops = []
-            for run in self.runs:
-                arrays = None if split is None else self.raw(run, trial)
-                if arrays is None or key not in arrays or \
-                        not np.array_equal(arrays["users"], split.users):
-                    return None
-                tops.append(arrays[key])
-            k = int(rows.at[trial, "k"])
-            truth = (split.test if subset == "test" else split.train)[split.users]
-            for top, column in zip(tops, (0, 1)):
-                for metric, values in registry.top_metrics(top, truth, k).items():
-                    pooled.setdefault(metric, ([], []))[column].append(values)
-        return {m: (np.concatenate(a), np.concatenate(b)) for m, (a, b) in pooled.items()}
 
 
 # --------------------------------------------------------------------------- formatting

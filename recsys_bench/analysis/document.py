@@ -6,9 +6,31 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
+
+
+def number_text(x, digits: int = 4) -> str:
+    """A table number as text: an integer as is, a float with ``digits`` decimals, "—" for a
+    missing or non-finite value (so every report table shows gaps alike)."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "—"
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    return f"{x:.{digits}f}"
+
+
+def sort_value(x) -> float | str:
+    """Sort key of a number cell: the float, or "" (sorted last) when missing."""
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return ""
+    return x if math.isfinite(x) else ""
 
 
 @dataclass(frozen=True)

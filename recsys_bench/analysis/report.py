@@ -13,7 +13,11 @@ Conventions
 - Intervals are Student-t 95% intervals over split seeds (as :func:`recsys_bench.eval.stats.mean_ci`).
 - Significance: per-user test precision@k of a model's best setting against the best model's,
   recomputed from the raw top-k lists and the split, users paired within each seed and pooled over
-  seeds, two-sided paired t-test (:func:`recsys_bench.eval.stats.paired_test`).
+  seeds, two-sided paired t-test (:func:`recsys_bench.eval.stats.paired_test`). With two or more
+  models tested against the best, their p-values are also given Holm-adjusted over those tests
+  (:func:`recsys_bench.eval.stats.holm`).
+- Beyond accuracy: the best settings re-scored from their stored lists
+  (:mod:`recsys_bench.analysis.report_beyond`).
 """
 
 from __future__ import annotations
@@ -28,7 +32,16 @@ import pandas as pd
 
 from recsys_bench import yardstick
 from recsys_bench.analysis import plots
-from recsys_bench.analysis.document import Cell, Document, Table, render_html, render_markdown
+from recsys_bench.analysis.document import (
+    Cell,
+    Document,
+    Table,
+    number_text,
+    render_html,
+    render_markdown,
+    sort_value,
+)
+from recsys_bench.analysis.report_beyond import beyond_section
 from recsys_bench.analysis.run_data import (
     CONFIDENCE,
     PAIRED_METHOD,
@@ -50,7 +63,7 @@ from recsys_bench.analysis.run_data import (
     thread_scaling,
 )
 from recsys_bench.errors import UserError
-from recsys_bench.eval.stats import PAIRED_METHODS
+from recsys_bench.eval.stats import PAIRED_METHODS, holm
 from recsys_bench.fileio import atomic_write_text
 from recsys_bench.store.run_folder import RunFolder
 
@@ -58,14 +71,6 @@ NONDETERMINISTIC = "†"
 
 
 # --------------------------------------------------------------------------- reading the run
-
-def _fmt(x, digits: int = 4) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "—"
-    if isinstance(x, (int, np.integer)):
-        return str(int(x))
-    return f"{x:.{digits}f}"
-
 
 def _fmt_g(x, digits: int = 3) -> str:
     if x is None or not math.isfinite(float(x)):
@@ -85,15 +90,6 @@ def _fmt_p(p: float) -> str:
     return f"{p:.1e}" if p < 1e-3 else f"{p:.3f}"
 
 
-def _num(x) -> float | str:
-    """Sort key of a number cell: the float, or "" (sorted last) when missing."""
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return ""
-    return x if math.isfinite(x) else ""
-
-
 def _model_label(model: str, threads: int) -> str:
     mark = NONDETERMINISTIC if not deterministic(model) and threads > 1 else ""
     return f"{model}{mark}"
@@ -106,10 +102,10 @@ def _slug(text: str) -> str:
 def _interval_text(row: pd.Series) -> tuple[str, str]:
     n = int(row["n_seeds"])
     if n < 2:
-        return f"{_fmt(row['p_mean'])} (n=1)", "— (n=1)"
+        return f"{number_text(row['p_mean'])} (n=1)", "— (n=1)"
     half = (row["p_high"] - row["p_low"]) / 2
-    return (f"{_fmt(row['p_mean'])} ± {_fmt(half)}",
-            f"[{_fmt(row['p_low'])}, {_fmt(row['p_high'])}]")
+    return (f"{number_text(row['p_mean'])} ± {number_text(half)}",
+            f"[{number_text(row['p_low'])}, {number_text(row['p_high'])}]")
 
 
 # --------------------------------------------------------------------------- figures
@@ -183,8 +179,8 @@ def _setting_cells(row: pd.Series) -> list[Cell]:
             Cell(params_text(row["params"]), row["params"]),
             Cell(str(int(row["threads"])), int(row["threads"])),
             Cell(str(int(row["best_epoch"])), int(row["best_epoch"])),
-            Cell(mean_text, _num(row["p_mean"])),
-            Cell(ci_text, _num(row["p_low"])),
+            Cell(mean_text, sort_value(row["p_mean"])),
+            Cell(ci_text, sort_value(row["p_low"])),
             Cell(str(int(row["n_seeds"])), int(row["n_seeds"]))]
 
 
@@ -194,31 +190,44 @@ def _best_section(doc: Document, store: RunData, quality: pd.DataFrame, best: pd
     ref = best.iloc[0]
     notes: list[str] = []
     extra = plugin_metrics(best)
-    columns = ["model", "best setting", "threads", "best epoch", f"test p@{k} mean ± 95% CI half",
-               "95% interval", "seeds", f"train p@{k}", "test MSE", "recall", "NDCG",
-               *(spec.label for spec in extra), "fit s/epoch", "recommend users/s", f"Δ p@{k} vs best (per-user)",
-               "p-value", "users paired"]
-    rows = []
-    for _, row in best.iterrows():
-        if row["model"] == ref["model"]:
-            test_cells = [Cell("reference", ""), Cell("—", ""), Cell("—", "")]
-        else:
+    tests = {}
+    for i, row in best.iterrows():
+        if row["model"] != ref["model"]:
             result, why = paired(store, quality, row, ref)
+            tests[i] = result
             if result is None:
                 notes.append(f"No paired test of {row['model']}: {why}.")
-                test_cells = [Cell("—", ""), Cell("—", ""), Cell("—", "")]
-            else:
-                test_cells = [Cell(f"{result.mean_difference:+.4f}", result.mean_difference),
-                              Cell(_fmt_p(result.p_value), _num(result.p_value)),
-                              Cell(str(result.n), result.n)]
+    p_values = {i: result.p_value for i, result in tests.items() if result is not None}
+    family = sum(np.isfinite(p) for p in p_values.values())
+    adjusted = dict(zip(p_values, holm(list(p_values.values())))) if family > 1 else None
+    test_columns = [f"Δ p@{k} vs best (per-user)", "p-value",
+                    *(["Holm-adjusted p"] if adjusted else []), "users paired"]
+    columns = ["model", "best setting", "threads", "best epoch", f"test p@{k} mean ± 95% CI half",
+               "95% interval", "seeds", f"train p@{k}", "test MSE", "recall", "NDCG",
+               *(spec.label for spec in extra), "fit s/epoch", "recommend users/s",
+               *test_columns]
+    rows = []
+    for i, row in best.iterrows():
+        result = tests.get(i)
+        if row["model"] == ref["model"]:
+            test_cells = [Cell("reference", "")] + [Cell("—", "")] * (len(test_columns) - 1)
+        elif result is None:
+            test_cells = [Cell("—", "")] * len(test_columns)
+        else:
+            test_cells = [Cell(f"{result.mean_difference:+.4f}", result.mean_difference),
+                          Cell(_fmt_p(result.p_value), sort_value(result.p_value))]
+            if adjusted:
+                test_cells.append(Cell(_fmt_p(adjusted[i]), sort_value(adjusted[i])))
+            test_cells.append(Cell(str(result.n), result.n))
         rows.append(_setting_cells(row) + [
-            Cell(_fmt(row["train_p"]), _num(row["train_p"])),
-            Cell(_fmt_g(row["test_mse"], 4), _num(row["test_mse"])),
-            Cell(_fmt(row["recall_at_k"]), _num(row["recall_at_k"])),
-            Cell(_fmt(row["ndcg_at_k"]), _num(row["ndcg_at_k"])),
-            *(Cell(_fmt(row[spec.column]), _num(row[spec.column])) for spec in extra),
-            Cell(_fmt_g(row["s_per_epoch"]), _num(row["s_per_epoch"])),
-            Cell(_fmt_rate(row["users_per_s"]), _num(row["users_per_s"])),
+            Cell(number_text(row["train_p"]), sort_value(row["train_p"])),
+            Cell(_fmt_g(row["test_mse"], 4), sort_value(row["test_mse"])),
+            Cell(number_text(row["recall_at_k"]), sort_value(row["recall_at_k"])),
+            Cell(number_text(row["ndcg_at_k"]), sort_value(row["ndcg_at_k"])),
+            *(Cell(number_text(row[spec.column]), sort_value(row[spec.column]))
+              for spec in extra),
+            Cell(_fmt_g(row["s_per_epoch"]), sort_value(row["s_per_epoch"])),
+            Cell(_fmt_rate(row["users_per_s"]), sort_value(row["users_per_s"])),
         ] + test_cells)
     doc.table(Table(columns, rows, sortable=True))
     text = (f"Best setting of each model by mean test precision@{k} at its best epoch over split "
@@ -229,6 +238,11 @@ def _best_section(doc: Document, store: RunData, quality: pd.DataFrame, best: pd
                  f"precision@{k} (recomputed from the stored top-k lists and the split) against "
                  f"the best model `{ref['model']}`, users paired within each seed and pooled "
                  f"over seeds.")
+    if adjusted:
+        text += (f" With {family} models tested against the best one, the p-values are also "
+                 f"Holm-adjusted over the {family} tests (Holm-adjusted p: Holm's step-down "
+                 f"correction keeps the chance of any false difference among them at the chosen "
+                 f"level; a raw p-value holds for one test alone).")
     doc.para(text)
     doc.bullets(notes)
 
@@ -252,13 +266,13 @@ def _grid_section(doc: Document, settings: pd.DataFrame) -> None:
         for key in varying:
             value = parsed[i].get(key)
             text = "" if value is None else str(value)
-            extra.append(Cell(text, text if _num(value) == "" else _num(value)))
+            extra.append(Cell(text, text if sort_value(value) == "" else sort_value(value)))
         rows.append(_setting_cells(row) + extra + [
-            Cell(_fmt(row["train_p"]), _num(row["train_p"])),
-            Cell(_fmt_g(row["test_mse"], 4), _num(row["test_mse"])),
-            Cell(_fmt_g(row["s_per_epoch"]), _num(row["s_per_epoch"])),
-            Cell(_fmt_g(row["fit_to_best"]), _num(row["fit_to_best"])),
-            Cell(_fmt_rate(row["users_per_s"]), _num(row["users_per_s"]))])
+            Cell(number_text(row["train_p"]), sort_value(row["train_p"])),
+            Cell(_fmt_g(row["test_mse"], 4), sort_value(row["test_mse"])),
+            Cell(_fmt_g(row["s_per_epoch"]), sort_value(row["s_per_epoch"])),
+            Cell(_fmt_g(row["fit_to_best"]), sort_value(row["fit_to_best"])),
+            Cell(_fmt_rate(row["users_per_s"]), sort_value(row["users_per_s"]))])
     doc.table(Table(columns, rows, sortable=True))
 
 
@@ -283,6 +297,7 @@ def _dataset_section(doc: Document, figs: _Figures, store: RunData, dataset: str
         doc.para(f"{NONDETERMINISTIC} LightFM with more than one thread is not deterministic "
                  "(Hogwild: threads update shared embeddings without locks), so its repeats differ "
                  "even at a fixed seed.")
+    beyond_section(doc, store, quality, best)
 
     doc.heading(3, "Learning curves")
     for _, row in best.iterrows():
@@ -317,8 +332,8 @@ def _dataset_section(doc: Document, figs: _Figures, store: RunData, dataset: str
                  Cell(params_text(r["params"]), r["params"]),
                  Cell(str(int(r["threads"])), int(r["threads"])),
                  Cell(str(int(r["best_epoch"])), int(r["best_epoch"])),
-                 Cell(_fmt_g(r["fit_to_best"]), _num(r["fit_to_best"])),
-                 Cell(_fmt(r["p_mean"]), _num(r["p_mean"]))]
+                 Cell(_fmt_g(r["fit_to_best"]), sort_value(r["fit_to_best"])),
+                 Cell(number_text(r["p_mean"]), sort_value(r["p_mean"]))]
                 for rank, (_, r) in enumerate(front.iterrows(), start=1)]
         doc.para("The Pareto front: no other setting reaches a higher test precision in less fit "
                  "time (numbers as in the figure).")
@@ -345,9 +360,9 @@ def _scaling_section(doc: Document, figs: _Figures, ok: pd.DataFrame) -> None:
         rows.append([Cell(row["dataset"]), Cell(_model_label(row["model"], int(row["threads"]))),
                      Cell(params_text(row["params"]), row["params"]),
                      Cell(str(int(row["threads"])), int(row["threads"])),
-                     Cell(_fmt_g(row["s_per_epoch"]), _num(row["s_per_epoch"])),
-                     Cell(f"{row['speedup']:.2f}×", _num(row["speedup"])),
-                     Cell(f"{row['efficiency']:.0%}", _num(row["efficiency"]))])
+                     Cell(_fmt_g(row["s_per_epoch"]), sort_value(row["s_per_epoch"])),
+                     Cell(f"{row['speedup']:.2f}×", sort_value(row["speedup"])),
+                     Cell(f"{row['efficiency']:.0%}", sort_value(row["efficiency"]))])
     doc.table(Table(["data set", "model", "params", "threads", "fit s/epoch", "speedup",
                      "efficiency"], rows, sortable=True))
     base = sorted(scaling["base_threads"].unique())
@@ -390,7 +405,7 @@ def _size_section(doc: Document, figs: _Figures, ok: pd.DataFrame, sizes: dict) 
                      Cell(params_text(params), params), Cell(str(threads), int(threads)),
                      Cell(f"{int(g['likes'].min()):,}–{int(g['likes'].max()):,}",
                           float(g["likes"].max())),
-                     Cell(f"{slope:.2f}", _num(slope))])
+                     Cell(f"{slope:.2f}", sort_value(slope))])
     if not lines:
         figs.skip("fit time vs likes", "no setting was run on two or more data sizes")
         return

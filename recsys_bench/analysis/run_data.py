@@ -4,6 +4,7 @@ thread scaling and data sizes (reading the run folder only, never training)."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,8 +44,9 @@ def other_metrics() -> dict[str, str]:
 
 
 def plugin_metrics(table: pd.DataFrame) -> list:
-    """Registered metrics beyond the built-ins that ``table`` has values of (shown as extra
-    columns, so reports of runs without them stay as they were)."""
+    """Registered metrics beyond the harness's default built-ins that ``table`` has values of:
+    the opt-in beyond-accuracy metrics a config named, and plug-ins. They are shown as extra
+    columns, so reports of runs without them stay as they were."""
     from recsys_bench.eval.metrics import BUILTIN_METRICS
 
     return [spec for spec in registry.METRICS.values() if spec not in BUILTIN_METRICS
@@ -103,11 +105,10 @@ class RunData:
                 self._splits[key] = None
         return self._splits[key]
 
-    def per_user_precision(self, trial_id: str, dataset: str, seed: int, epoch: int, k: int,
-                           fingerprint: str | None) -> tuple[np.ndarray, np.ndarray] | str:
-        """(users, per-user test precision@k) of one trial at one epoch, or why not."""
-        from recsys_bench.eval.metrics import ranking_metrics
-
+    def test_lists(self, trial_id: str, dataset: str, seed: int, epoch: int,
+                   fingerprint: str | None) -> StoredLists | str:
+        """The stored test top-k lists of one trial at one epoch with their split, or why not
+        (a missing raw file or split, a split that does not match the results)."""
         if not raw_path(self.run_dir, trial_id).exists():
             return f"raw/{trial_id}.npz is missing"
         split = self.split(dataset, seed)
@@ -119,10 +120,42 @@ class RunData:
         key = f"top_test_e{epoch}"
         if key not in stored or "users" not in stored:
             return f"raw/{trial_id}.npz has no {key}"
-        users = stored["users"].astype(np.int64)
-        top = stored[key]
-        precision = ranking_metrics(top[:, :k], split.test[users], k)["precision"]
-        return users, np.asarray(precision, dtype=np.float64)
+        return StoredLists(users=stored["users"].astype(np.int64), top=stored[key], split=split)
+
+    def per_user_precision(self, trial_id: str, dataset: str, seed: int, epoch: int, k: int,
+                           fingerprint: str | None) -> tuple[np.ndarray, np.ndarray] | str:
+        """(users, per-user test precision@k) of one trial at one epoch, or why not."""
+        from recsys_bench.eval.metrics import ranking_metrics
+
+        lists = self.test_lists(trial_id, dataset, seed, epoch, fingerprint)
+        if isinstance(lists, str):
+            return lists
+        precision = ranking_metrics(lists.top[:, :k], lists.truth, k)["precision"]
+        return lists.users, np.asarray(precision, dtype=np.float64)
+
+
+@dataclass(frozen=True, eq=False)
+class StoredLists:
+    """A trial's stored test top-k lists at one epoch, with the split they were scored on.
+
+    Attributes
+    ----------
+    users : numpy.ndarray
+        The evaluated users, one per row of ``top``.
+    top : numpy.ndarray
+        users x k item ids, best first (-1 pads).
+    split : recsys_bench.splits.Split
+        The stored split: its test rows are the truth, its train matrix the popularity base.
+    """
+
+    users: np.ndarray
+    top: np.ndarray
+    split: object
+
+    @property
+    def truth(self):
+        """The test rows of ``users``, aligned with ``top``."""
+        return self.split.test[self.users]
 
 
 # --------------------------------------------------------------------------- analysis
@@ -192,22 +225,24 @@ def best_per_model(settings: pd.DataFrame) -> pd.DataFrame:
     return best.sort_values(["dataset", "p_mean"], ascending=[True, False]).reset_index(drop=True)
 
 
+def setting_trials(quality: pd.DataFrame, setting: pd.Series) -> dict[int, tuple[str, str]]:
+    """Split seed -> (trial id, split fingerprint) of a setting's test rows at its best epoch."""
+    mine = quality[(quality["dataset"] == setting["dataset"])
+                   & (quality["model"] == setting["model"])
+                   & (quality["params"] == setting["params"])
+                   & (quality["threads"] == setting["threads"])
+                   & (quality["subset"] == "test")
+                   & (quality["epoch"] == setting["best_epoch"])]
+    fingerprints = (mine["split_fingerprint"] if "split_fingerprint" in mine
+                    else pd.Series([""] * len(mine), index=mine.index))
+    return {int(s): (t, str(f)) for s, t, f in
+            zip(mine["seed"], mine["trial_id"], fingerprints.fillna(""))}
+
+
 def paired(store: RunData, quality: pd.DataFrame, row: pd.Series, ref: pd.Series
             ) -> tuple[object, str]:
     """Paired test of setting ``row`` against ``ref`` over per-user test precision, or a reason."""
-    def trials(setting: pd.Series) -> dict[int, tuple[str, str]]:
-        mine = quality[(quality["dataset"] == setting["dataset"])
-                       & (quality["model"] == setting["model"])
-                       & (quality["params"] == setting["params"])
-                       & (quality["threads"] == setting["threads"])
-                       & (quality["subset"] == "test")
-                       & (quality["epoch"] == setting["best_epoch"])]
-        fingerprints = (mine["split_fingerprint"] if "split_fingerprint" in mine
-                        else pd.Series([""] * len(mine), index=mine.index))
-        return {int(s): (t, str(f)) for s, t, f in
-                zip(mine["seed"], mine["trial_id"], fingerprints.fillna(""))}
-
-    a_trials, b_trials = trials(row), trials(ref)
+    a_trials, b_trials = setting_trials(quality, row), setting_trials(quality, ref)
     seeds = sorted(set(a_trials) & set(b_trials))
     if not seeds:
         return None, "no split seed in common"

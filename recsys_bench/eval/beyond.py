@@ -9,6 +9,10 @@ Every metric has the same signature, so a registry can list them side by side::
 popularity base, item vectors, the truth). :data:`PER_USER` says which metrics return one value
 per user (their figure is the mean over the users where it is defined, NaN meaning undefined) and
 which return one figure for the whole set of lists. Definitions: ``docs/metrics.md``.
+
+:data:`BEYOND_METRICS` registers them (``needs="context"``, opt-in: a config names them in
+``evaluation.metrics``) in :mod:`recsys_bench.eval.registry`, pointing at these functions, so
+evaluation, ``compare``, the report and ``reconcile`` share one implementation.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_bench.errors import UserError
+from recsys_bench.eval.metrics import MetricSpec, hits, nanmean
+from recsys_bench.eval.metrics import coverage as catalogue_coverage
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,8 +78,6 @@ def mrr(top: np.ndarray, context: BeyondContext) -> np.ndarray:
 
     The figure is MRR@k, k the list length.
     """
-    from recsys_bench.eval.metrics import hits
-
     if context.truth is None:
         raise UserError("mrr needs the truth rows (test items) aligned with the lists")
     top = np.asarray(top)
@@ -157,15 +161,41 @@ def gini(top: np.ndarray, context: BeyondContext) -> float:
 
 def coverage(top: np.ndarray, context: BeyondContext) -> float:
     """Catalogue coverage: :func:`recsys_bench.eval.metrics.coverage` in this signature."""
-    from recsys_bench.eval.metrics import coverage as catalogue_coverage
-
     return catalogue_coverage(top, context.n_items)
 
 
-METRICS = {"mrr": mrr, "novelty": novelty, "intra_list_diversity": intra_list_diversity,
-           "average_popularity": average_popularity, "gini": gini, "coverage": coverage}
-PER_USER = {"mrr": True, "novelty": True, "intra_list_diversity": True,
-            "average_popularity": True, "gini": False, "coverage": False}
+BEYOND_METRICS = (
+    MetricSpec("mrr", "mrr_at_k", "MRR", True, "context", mrr, default=False),
+    MetricSpec("novelty", "novelty_at_k", "novelty (bits)", None, "context", novelty,
+               default=False),
+    MetricSpec("intra_list_diversity", "intra_list_diversity_at_k", "ILD", None, "context",
+               intra_list_diversity, default=False),
+    MetricSpec("average_popularity", "average_popularity_at_k", "ARP", None, "context",
+               average_popularity, default=False),
+    MetricSpec("gini", "gini_at_k", "Gini", None, "context", gini, per_user=False,
+               default=False),
+)
+"""The registry's specs of the beyond-accuracy metrics (coverage is the built-in ``catalog``
+metric). MRR is higher-is-better; the others describe the lists and never regress."""
+
+METRICS = {**{spec.name: spec.compute for spec in BEYOND_METRICS}, "coverage": coverage}
+PER_USER = {**{spec.name: spec.per_user for spec in BEYOND_METRICS}, "coverage": False}
+
+ITEM_VECTOR_METRICS = frozenset({"intra_list_diversity"})
+"""Metrics computed from item vectors: in a run, those of the evaluated model."""
+
+
+def no_item_vectors(model_name: str) -> str:
+    """The message refusing intra-list diversity for a model without item vectors.
+
+    A run computes it from the model's own item vectors (never from data set features, which
+    answer another question), so a model that has none cannot give it; saying so beats a column
+    of NaN whose reason is nowhere.
+    """
+    return (f"intra_list_diversity is computed from the model's item vectors and {model_name} "
+            "has none (its adapter does not declare capabilities.item_vectors); leave "
+            "intra_list_diversity out of evaluation.metrics, or evaluate this model in a "
+            "config of its own")
 
 
 def summarise(top: np.ndarray, context: BeyondContext, names=None) -> dict[str, float]:
@@ -174,8 +204,6 @@ def summarise(top: np.ndarray, context: BeyondContext, names=None) -> dict[str, 
     Metrics whose inputs are missing from ``context`` (no truth for MRR, no vectors for
     diversity) are left out when ``names`` is None and raise UserError when named.
     """
-    from recsys_bench.eval.metrics import nanmean
-
     asked = names is not None
     out = {}
     for name in (names or METRICS):
@@ -183,7 +211,7 @@ def summarise(top: np.ndarray, context: BeyondContext, names=None) -> dict[str, 
             raise UserError(f"unknown beyond-accuracy metric {name!r}; valid: "
                             f"{', '.join(METRICS)}")
         if not asked and ((name == "mrr" and context.truth is None)
-                          or (name == "intra_list_diversity" and context.item_vectors is None)):
+                          or (name in ITEM_VECTOR_METRICS and context.item_vectors is None)):
             continue
         value = METRICS[name](top, context)
         out[name] = nanmean(value) if PER_USER[name] else float(value)

@@ -9,6 +9,9 @@ over the train items, the top-k list with exclusion. For factor models the MSE i
 When no AUC is asked for, a factor model's lists come from
 :func:`recsys_bench.eval.topk.factor_topk`,
 which skips the items whose norm bound cannot reach a list and gives the same lists.
+The beyond-accuracy metrics (``context`` metrics, opt-in) are computed afterwards from the same
+lists, the split's train matrix as popularity base and, for intra-list diversity, the model's
+item vectors.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import scipy.sparse as sp
 
 from recsys_bench.errors import UserError
 from recsys_bench.eval import registry
+from recsys_bench.eval.beyond import ITEM_VECTOR_METRICS, BeyondContext, no_item_vectors
 from recsys_bench.eval.metrics import (
     auc_of_ranked,
     check_metrics,
@@ -65,10 +69,10 @@ class EvalResult:
     top : numpy.ndarray
         int32 users x k item ids (-1 pads); users x 0 when no ranking metric was asked for.
     per_user : dict of str to numpy.ndarray
-        One float64 value per evaluated user (``split.users`` order) for each metric except
-        coverage.
+        One float64 value per evaluated user (``split.users`` order) for each per-user metric
+        (all but coverage and Gini).
     means : dict of str to float
-        NaN-ignoring means of ``per_user``, plus ``coverage``.
+        NaN-ignoring means of ``per_user``, plus the set-level figures (coverage, Gini).
     rank_seconds : float or None
         Seconds spent computing ``top`` when it was ranked on its own (a factor model's lists,
         no AUC asked for): the cost of recommending to these users. None when the lists came
@@ -115,8 +119,9 @@ def evaluate(model, split: Split, *, k: int = 5, exclude_train: bool = True,
     subsets : sequence of {"train", "test"}
         Whose items count as hits.
     metrics : sequence of str, optional
-        Names from the metric registry (:mod:`recsys_bench.eval.registry`); by default every
-        registered metric.
+        Names from the metric registry (:mod:`recsys_bench.eval.registry`); by default its
+        default metrics (:func:`~recsys_bench.eval.registry.default_names`: not the opt-in
+        beyond-accuracy ones). ``intra_list_diversity`` needs a model with item vectors.
     block_size : int, optional
         Users scored at once; by default a score block stays near 16 MB.
     num_threads : int, optional
@@ -128,10 +133,19 @@ def evaluate(model, split: Split, *, k: int = 5, exclude_train: bool = True,
     -------
     dict of str to EvalResult
         One result per subset.
+
+    Raises
+    ------
+    UserError
+        An unknown metric or subset, a bad ``k`` or ``block_size``, or ``intra_list_diversity``
+        asked of a model without item vectors.
     """
     subsets = _subsets(subsets)
-    metrics = check_metrics(registry.names() if metrics is None else metrics, registry.names())
+    metrics = check_metrics(registry.default_names() if metrics is None else metrics,
+                            registry.names())
     specs = [registry.METRICS[m] for m in metrics]
+    item_vectors = _item_vectors(model) if ITEM_VECTOR_METRICS & set(metrics) else None
+    popularity_base = split.train
     if getattr(split, "fold_in", None) is not None:
         model, split = folded(model, split)
     users = np.asarray(split.users, dtype=np.int64)
@@ -145,7 +159,7 @@ def evaluate(model, split: Split, *, k: int = 5, exclude_train: bool = True,
     if factors is not None:
         factors = (np.asarray(factors[0])[users], np.asarray(factors[1]))
     per_user = {s: {} for s in subsets}
-    wants_top = any(spec.needs in ("top", "catalog") for spec in specs)
+    wants_top = any(spec.needs in ("top", "catalog", "context") for spec in specs)
     with single_threaded_blas():
         if factors is not None and "mse" in metrics:
             users64, items64 = (np.asarray(f, dtype=np.float64) for f in factors)
@@ -160,17 +174,28 @@ def evaluate(model, split: Split, *, k: int = 5, exclude_train: bool = True,
     for s in subsets:
         top = tops.get(excluded[s], np.empty((len(users), 0), dtype=np.int32))
         values = dict(per_user[s])
+        means = {}
         if wants_top:
-            values.update(registry.top_metrics(top, truth[s], k, metrics))
-        means = {m: nanmean(v) for m, v in values.items()}
-        for spec in specs:
-            if spec.needs == "catalog":
-                means[spec.name] = float(spec.compute(top, n_items))
+            context = BeyondContext(train=popularity_base, truth=truth[s],
+                                    item_vectors=item_vectors)
+            values.update(registry.top_metrics(top, truth[s], k, metrics, context))
+            means.update(registry.set_metrics(top, n_items, metrics, context))
+        means.update({m: nanmean(v) for m, v in values.items()})
         results[s] = EvalResult(subset=s, k=k, exclude_train=bool(exclude_train), top=top,
                                 per_user={m: values[m] for m in metrics if m in values},
                                 means={m: means[m] for m in metrics if m in means},
                                 rank_seconds=rank_seconds.get(excluded[s]))
     return results
+
+
+def _item_vectors(model):
+    """The model's item vectors (items x d), or a UserError saying it has none."""
+    name = getattr(model, "name", type(model).__name__)
+    capabilities = getattr(model, "capabilities", None)
+    vectors = model.item_vectors() if getattr(capabilities, "item_vectors", False) else None
+    if vectors is None:
+        raise UserError(no_item_vectors(name))
+    return vectors
 
 
 def _score_pass(model, factors, split, users, truth, excluded, k, metrics, per_user, wants_top,

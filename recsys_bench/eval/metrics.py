@@ -252,7 +252,7 @@ def check_metrics(names, valid) -> tuple[str, ...]:
 
 # --------------------------------------------------------------------------- the specs
 
-NEEDS = ("top", "catalog", "ranking", "scores")
+NEEDS = ("top", "catalog", "ranking", "scores", "context")
 
 
 @dataclass(frozen=True)
@@ -276,6 +276,12 @@ class MetricSpec:
         How it is computed (signature per ``needs``); None for the five classic ranking metrics,
         which :func:`recsys_bench.eval.metrics.ranking_metrics` computes in one pass, and for
         ``ranking``/``scores`` metrics, which the scoring pass computes.
+    per_user : bool
+        Whether ``compute`` gives one value per user (their mean is the figure, and ``compare``
+        pairs them) or one figure for the whole set of lists (``catalog`` metrics, Gini).
+    default : bool
+        Whether a config that names no ``evaluation.metrics`` gets it. False for the opt-in
+        beyond-accuracy metrics, so adding them changed no existing config's results.
     """
 
     name: str
@@ -284,6 +290,8 @@ class MetricSpec:
     higher_is_better: bool | None
     needs: str
     compute: Callable | None = None
+    per_user: bool = True
+    default: bool = True
 
     @property
     def direction(self) -> int:
@@ -298,7 +306,10 @@ BUILTIN_METRICS = (
     MetricSpec("map", "map_at_k", "MAP", True, "top"),
     MetricSpec("hit_rate", "hit_rate_at_k", "hit rate", True, "top"),
     MetricSpec("auc", "auc", "AUC", True, "ranking"),
-    MetricSpec("coverage", "coverage_at_k", "coverage", None, "catalog", coverage),
+    MetricSpec("coverage", "coverage_at_k", "coverage", None, "catalog", coverage,
+               per_user=False),
     MetricSpec("mse", "mse", "MSE", False, "scores"),
 )
-"""The harness's metrics in table order: one spec each (see :mod:`recsys_bench.eval.registry`)."""
+"""The harness's default metrics in table order: one spec each (see
+:mod:`recsys_bench.eval.registry`; the opt-in beyond-accuracy specs are
+:data:`recsys_bench.eval.beyond.BEYOND_METRICS`)."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from recsys_bench.errors import UserError
 from recsys_bench.eval.presets import PRESETS
+from recsys_bench.eval.registry import default_names as default_metric_names
 from recsys_bench.eval.registry import names as metric_names
 from recsys_bench.experiment.schema import Reader, kind, parse_toml, read_text
 from recsys_bench.models import model_params
@@ -266,6 +267,7 @@ class _Parser(Reader):
             search_spec = parse_search(self, raw["search"], split)
         else:
             models = self.models(raw["models"], labels)
+            self.check_item_vectors(models, evaluation.metrics)
         return Experiment(name=name, description=description, datasets=datasets, split=split,
                           evaluation=evaluation, timing=timing, models=models, raw=self.raw,
                           source=self.text, path=self.path, search=search_spec)
@@ -354,7 +356,8 @@ class _Parser(Reader):
         self.table(value, where, _SEARCH_EVALUATION_KEYS if search else _EVALUATION_KEYS)
         k = self.integer(value.get("k", 5), where + ("k",), 1)
         known = metric_names()
-        metrics = self.string_list(value.get("metrics", list(known)), where + ("metrics",), known)
+        metrics = self.string_list(value.get("metrics", list(default_metric_names())),
+                                   where + ("metrics",), known)
         exclude = value.get("exclude_train", True)
         if not isinstance(exclude, bool):
             self.fail(where + ("exclude_train",), f"must be true or false, got {kind(exclude)}")
@@ -457,6 +460,19 @@ class _Parser(Reader):
         except UserError as exc:
             self.fail(where, exc.message)
         return name
+
+    def check_item_vectors(self, models: tuple[ModelSpec, ...], metrics: tuple[str, ...]
+                           ) -> None:
+        """Refuse, before any work, a metric computed from item vectors for a model whose
+        adapter declares none (it would fail only after its first fit)."""
+        from recsys_bench import models as registry
+        from recsys_bench.eval.beyond import ITEM_VECTOR_METRICS, no_item_vectors
+
+        if not ITEM_VECTOR_METRICS & set(metrics):
+            return
+        for i, spec in enumerate(models):
+            if not registry.model_class(spec.name).capabilities.item_vectors:
+                self.fail(("models", i, "name"), no_item_vectors(spec.name))
 
     def check_settings(self, spec: ModelSpec, where: tuple) -> None:
         from recsys_bench import models as registry
