@@ -13,7 +13,7 @@ from recsys_bench import embeddings as similarity
 from recsys_bench.analysis import search_report
 from recsys_bench.analysis.gallery import write_gallery
 from recsys_bench.errors import UserError
-from recsys_bench.experiment import search
+from recsys_bench.experiment import search, search_data
 from recsys_bench.store.table import write_table
 
 GOOD = {"epochs": 8, "learning_rate": 0.1, "no_components": 16}
@@ -120,7 +120,7 @@ def _any_item(out) -> str:
 
 def test_validation_split_is_carved_from_the_train_part(tmp_path, data_dir):
     config = search.load_search_config(write_config(tmp_path / "s.toml", data_dir))
-    data = search._prepare(config)
+    data = search_data.prepare(config)
     final, validation = data.final, data.validation
     assert (validation.train + validation.test != final.train).nnz == 0
     assert final.test.multiply(validation.test).nnz == 0
@@ -256,9 +256,9 @@ def test_memory_budget_refuses_a_space_too_large_and_caps_parallel_trials(tmp_pa
         search.run_search(config_path, tmp_path / "out", 1, quiet=True, memory_budget="1M")
     assert not (tmp_path / "out" / "search.db").exists()
     config = search.load_search_config(config_path)
-    data = search._prepare(config)
-    need = search.largest_trial(config, data)
+    data = search_data.prepare(config)
+    need = search_data.largest_trial(config, data)
     assert need.model > 0 and need.evaluation > 0
-    assert search._within_memory(config, data, 4, Budget(int(need.total * 2.5), "t"), True) == 2
-    assert search._within_memory(config, data, 4, Budget(need.total * 9, "t"), True) == 4
-    assert search._within_memory(config, data, 4, None, True) == 4
+    assert search_data.within_memory(config, data, 4, Budget(int(need.total * 2.5), "t"), True) == 2
+    assert search_data.within_memory(config, data, 4, Budget(need.total * 9, "t"), True) == 4
+    assert search_data.within_memory(config, data, 4, None, True) == 4

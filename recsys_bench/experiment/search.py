@@ -77,7 +77,6 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -86,12 +85,18 @@ from recsys_bench.experiment import memory
 from recsys_bench.experiment.config import Experiment, load_config
 from recsys_bench.experiment.guard import Start, deferred_signals, interrupt_on_signals, study_db
 from recsys_bench.experiment.search_config import upgrade_legacy
+from recsys_bench.experiment.search_data import (
+    SearchData,
+    prepare,
+    save_trial_data,
+    trial_data,
+    within_memory,
+)
 from recsys_bench.store.run_folder import RunFolder
 
 BEST_MODEL = "search-best"
 # How long a trial waits for another process's write lock on search.db.
 _LOCK_WAIT_S = 60.0
-_DATA_CACHED = 2
 
 
 def load_search_config(path: str | os.PathLike) -> Experiment:
@@ -106,38 +111,6 @@ def load_search_config(path: str | os.PathLike) -> Experiment:
 
 
 # --------------------------------------------------------------------------- running
-
-@dataclass(frozen=True)
-class _Data:
-    """The final split, the validation split carved from its train part, and item data."""
-
-    final: Any
-    validation: Any
-    features: Any
-    interactions: Any
-
-
-def _prepare(config: Experiment) -> _Data:
-    from recsys_bench import datasets
-    from recsys_bench.models import wants_features
-    from recsys_bench.splits import make_split
-
-    dataset, split = config.datasets[0], config.split
-    data = datasets.load(dataset.name, **dataset.options)
-    if wants_features(config.search.params) and data.item_features is None:
-        raise UserError(f"search.params: features = \"tags\" but dataset {dataset.name!r} "
-                        "has no item features", path=config.path)
-    final = make_split(data, split.kind, seed=split.seeds[0], **split.options)
-    try:
-        validation = (final.for_validation() if final.validation is not None else
-                      make_split(final.train, split.kind, seed=split.validation_seed,
-                                 **split.options))
-    except UserError as exc:
-        raise UserError(f"cannot carve a validation split from the train part: {exc.message}",
-                        path=config.path) from None
-    return _Data(final=final, validation=validation, features=data.item_features,
-                 interactions=data)
-
 
 def _claim_folder(out: Path, config: Experiment) -> None:
     """Claim the search folder (a folder of an older search file's form counts as the same
@@ -244,35 +217,6 @@ def _train_and_score(config: Experiment, setting: dict, split, features, report=
     return model, scored["value"], epochs, curve[-1][1], scored["eval_s"]
 
 
-def _save_trial_data(out: Path, data: _Data) -> None:
-    """Write the validation split and item features that trial bodies read (``splits/``)."""
-    from recsys_bench.splits import save_split
-    from recsys_bench.store.artifacts import save_csr
-
-    folder = RunFolder(out)
-    save_split(data.validation, folder.validation_split)
-    if data.features is not None:
-        save_csr(folder.search_features, data.features)
-
-
-def _trial_data(out: Path, fingerprint: str, cache) -> tuple:
-    """The validation split (with ``fingerprint``) and item features of a search folder, kept
-    in the executor's ``cache`` between trials."""
-    from recsys_bench.splits import load_split
-    from recsys_bench.store.artifacts import load_csr
-
-    key = ("search", str(out), fingerprint)
-    if key not in cache:
-        folder = RunFolder(out)
-        split = load_split(folder.validation_split)
-        if split.fingerprint != fingerprint:
-            raise UserError("the stored validation split is not the study's", path=out)
-        features = load_csr(folder.search_features) if folder.search_features.exists() else None
-        cache[key] = (split, features)
-        while len(cache) > _DATA_CACHED:
-            cache.popitem(last=False)
-    cache.move_to_end(key)
-    return cache[key]
 
 
 def run_trial_body(config: Experiment, out_dir: str, trial_id: int, setting: dict, *,
@@ -307,7 +251,7 @@ def run_trial_body(config: Experiment, out_dir: str, trial_id: int, setting: dic
         study = optuna.load_study(study_name=config.name, storage=storage,
                                   sampler=optuna.samplers.RandomSampler(),
                                   pruner=_pruner(config))
-        split, features = _trial_data(
+        split, features = trial_data(
             out, study.user_attrs["fingerprints"]["validation_split"], cache)
         return _train_trial(config, optuna.trial.Trial(study, trial_id), setting, split,
                             features)
@@ -486,8 +430,8 @@ def _search(config: Experiment, out: Path, trials: int, pool, parallel: int | No
         parallel = max(1, min(pool.slots(None),
                               pool.budget() // resolve_threads(config.search.threads)))
     _claim_folder(out, config)
-    data = _prepare(config)
-    parallel = _within_memory(config, data, parallel, budget, quiet)
+    data = prepare(config)
+    parallel = within_memory(config, data, parallel, budget, quiet)
     storage = _storage(out)
     study = _study(config, storage)
     fingerprints = {"final_split": data.final.fingerprint,
@@ -507,7 +451,7 @@ def _search(config: Experiment, out: Path, trials: int, pool, parallel: int | No
     todo = max(0, trials - done)
     t0 = time.perf_counter()
     if todo:
-        _save_trial_data(out, data)
+        save_trial_data(out, data)
         _run_trials(study, config, out, pool, todo, min(parallel, todo),
                     None if quiet else _progress(trials, done))
     study.set_user_attr("sessions", study.user_attrs.get("sessions", []) + [
@@ -518,44 +462,6 @@ def _search(config: Experiment, out: Path, trials: int, pool, parallel: int | No
         print(f"{config.name}: {sum(_counted(t) for t in study.get_trials(deepcopy=False))} "
               "trials", flush=True)
     return out
-
-
-def largest_trial(config: Experiment, data: _Data):
-    """The memory estimate of the search's largest trial: every numeric dimension at its upper
-    bound, each categorical one at its costliest choice (the others at their first)."""
-    from recsys_bench.models import wants_features
-    from recsys_bench.threads import resolve_threads
-
-    space = config.search.space
-    top = {d.name: d.high if d.kind != "categorical" else d.choices[0] for d in space}
-    points = [top] + [{**top, d.name: choice} for d in space if d.kind == "categorical"
-                      for choice in d.choices[1:]]
-    train = data.validation.train
-    features = data.features if wants_features(config.search.params) else None
-    evaluated = max(len(data.validation.users), len(data.final.users))
-    return max((memory.estimate(config.search.model, config.search.setting(point),
-                                n_users=train.shape[0], n_items=train.shape[1],
-                                likes=int(data.final.train.nnz + data.final.test.nnz),
-                                train_likes=int(data.final.train.nnz), k=config.evaluation.k,
-                                threads=resolve_threads(config.search.threads),
-                                features_nnz=0 if features is None else int(features.nnz),
-                                evaluated_users=evaluated)
-                for point in points), key=lambda e: e.total)
-
-
-def _within_memory(config: Experiment, data: _Data, parallel: int, budget, quiet: bool) -> int:
-    """``parallel`` lowered so that that many of the largest trials fit in ``budget`` together;
-    UserError before any trial when even one does not (None: no budget)."""
-    if budget is None:
-        return parallel
-    need = largest_trial(config, data)
-    memory.check_fits("the search's largest trial", need, budget)
-    fits = max(1, budget.bytes // need.total)
-    if fits < parallel and not quiet:
-        print(f"{config.name}: {fits} trial(s) at once, not {parallel}: the largest needs about "
-              f"{memory.gb(need.total)} and the memory budget is {memory.gb(budget.bytes)}",
-              file=sys.stderr, flush=True)
-    return min(parallel, fits)
 
 
 def _enqueue_start(study, config: Experiment, existing) -> None:
@@ -602,7 +508,7 @@ def _best_trial(study):
     return max(complete, key=lambda t: (t.value, -t.number))
 
 
-def _final(config: Experiment, data: _Data, study, out: Path, quiet: bool) -> None:
+def _final(config: Experiment, data: SearchData, study, out: Path, quiet: bool) -> None:
     """Retrain the best trial on the full train part and score the test set (once per best)."""
     from recsys_bench.store.artifacts import save_model_vectors
 
