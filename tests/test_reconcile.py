@@ -157,7 +157,7 @@ def test_the_published_table_sets_our_figure_beside_the_printed_one(tmp_path):
     text = render_markdown(to_document([Group("movielens-100k", 0, facts, [result])], tmp_path,
                                        ["lightfm"], True), tmp_path)
     assert "### Published figures vs ours" in text
-    assert "| lightfm-warp | test AUC | 0.9 | 0.9015 | +0.0015 | lightfm `auc_score_unfiltered` |" \
+    assert "| lightfm-warp | test AUC | 0.90 | 0.9015 | +0.0015 | lightfm `auc_score_unfiltered` |" \
         in text
 
 

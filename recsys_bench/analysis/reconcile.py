@@ -21,8 +21,8 @@ import scipy.sparse as sp
 from recsys_bench.analysis.document import Cell, Document, Table, render_markdown
 from recsys_bench.errors import UserError
 from recsys_bench.eval import beyond
-from recsys_bench.eval.published import Published, matching
 from recsys_bench.eval.presets import PRESETS, Measure, NotApplicable, ProtocolInput, compute
+from recsys_bench.eval.published import Published, matching
 from recsys_bench.fileio import atomic_write_text
 from recsys_bench.fold_in import fold_in_view, folded
 from recsys_bench.store.artifacts import load_csr
@@ -397,7 +397,10 @@ def to_document(groups: list[Group], run_dir: Path, presets, rescore: bool) -> D
             doc.bullets([f"{what}: {why}" for what, why in reasons.items()])
         doc.heading(3, "Why the figures differ")
         doc.bullets([line[2:] for line in differences(group, presets, rescore)])
-        doc.bullets([f"{r.trial.trial_id}: {r.rescored}" for r in group.results if r.rescored])
+        notes = [f"{r.trial.trial_id}: {r.rescored}" for r in group.results if r.rescored]
+        if notes:
+            doc.para("Re-scoring:")
+            doc.bullets(notes)
         _published_part(doc, group)
         _beyond_part(doc, group)
     return doc
@@ -410,7 +413,7 @@ def _published_part(doc: Document, group: Group) -> None:
             ours = result.values.get(figure.preset, {}).get(figure.metric)
             measured = isinstance(ours, Measure) and np.isfinite(ours.value)
             rows.append([Cell(result.trial.label), Cell(figure.label),
-                         Cell(f"{figure.value:g}", figure.value), _cell(ours),
+                         Cell(figure.printed, figure.value), _cell(ours),
                          Cell(f"{ours.value - figure.value:+.4f}" if measured else "–"),
                          Cell(f"{figure.preset} `{figure.metric}`")])
     if not rows:

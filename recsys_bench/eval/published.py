@@ -40,7 +40,9 @@ class Published:
     label : str
         The figure's name as the publication prints it.
     value : float
-        The published figure, as printed.
+        The published figure.
+    decimals : int
+        The decimals it was printed with.
     """
 
     source: str
@@ -57,6 +59,12 @@ class Published:
     metric: str
     label: str
     value: float
+    decimals: int = 2
+
+    @property
+    def printed(self) -> str:
+        """The figure as the publication printed it."""
+        return f"{self.value:.{self.decimals}f}"
 
 
 def _lightfm_example(model: str, subset: str, what: str, metric: str, value: float) -> Published:
