@@ -57,8 +57,9 @@ class Probe:
     seconds : float
         Their geometric mean: the yardstick (lower is a faster machine).
     cpu_share : float
-        CPU time of this process / wall time over both parts: about 1 on an idle core, lower
-        when other work took turns on it.
+        CPU time of the probing thread / wall time over both parts: about 1 on an idle core,
+        lower when other work took turns on it. The thread's time, not the process's, so other
+        threads of the same process cannot push it above 1.
     load_average : tuple of float, or None
         The 1, 5 and 15 minute load averages just before the probe (None where unknown).
     cpu : str
@@ -118,9 +119,9 @@ def _als_matrix() -> sp.csr_matrix:
 
 
 def _timed(work) -> tuple[float, float]:
-    start, cpu = time.perf_counter(), time.process_time()
+    start, cpu = time.perf_counter(), time.thread_time()
     work()
-    return time.perf_counter() - start, time.process_time() - cpu
+    return time.perf_counter() - start, time.thread_time() - cpu
 
 
 def measure(when: str = "start") -> Probe:
