@@ -276,7 +276,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="memory the trials running at once may need together, by the "
                              "estimate of the space's largest trial, e.g. 8G (default: the "
                              "available memory minus a margin)")
-    search.add_argument("--quiet", action="store_true", help="no line per trial")
+    search.add_argument("--quiet", action="store_true",
+                        help="no line per trial or per checkpoint")
 
     def query(name: str, summary: str, description: str, example: str, item: bool, n: int):
         cmd = commands.add_parser(name, formatter_class=_formatter, help=summary,

@@ -262,3 +262,16 @@ def test_memory_budget_refuses_a_space_too_large_and_caps_parallel_trials(tmp_pa
     assert search_data.within_memory(config, data, 4, Budget(int(need.total * 2.5), "t"), True) == 2
     assert search_data.within_memory(config, data, 4, Budget(need.total * 9, "t"), True) == 4
     assert search_data.within_memory(config, data, 4, None, True) == 4
+
+
+def test_progress_names_each_checkpoint_of_a_long_trial(tmp_path, data_dir, capsys):
+    config = write_config(tmp_path / "s.toml", data_dir, start=(GOOD,))
+    search.run_search(config, tmp_path / "out", 1)
+    err = capsys.readouterr().err.splitlines()
+    checkpoints = [line for line in err if line.startswith("trial 0: epoch")]
+    assert [line.split(",")[0] for line in checkpoints] == [
+        f"trial 0: epoch {epoch} of 8" for epoch in (2, 4, 6)]
+    assert "precision" in checkpoints[0]
+    assert any(line.startswith("trial 0 (1/1): complete") for line in err)
+    search.run_search(config, tmp_path / "quiet", 1, quiet=True)
+    assert "epoch" not in capsys.readouterr().err

@@ -35,6 +35,10 @@ ask-and-tell interface):
    failed) and its epochs and seconds;
 3. this process stores those as trial attributes and calls ``study.tell``.
 
+Progress goes to stderr, flushed, so a log file shows it as it happens: one line per finished
+trial, and one per checkpoint of a running trial (with ``processes``, in its worker's log);
+``quiet`` silences both.
+
 So every executor runs the same trial body, and with ``parallel = 1`` gives the same trials as
 another (for a fixed seed). Trials are placed and timed out by the runner's own scheduler
 (:mod:`recsys_bench.experiment.scheduler`) and train through the runner's own loop
@@ -219,8 +223,8 @@ def _train_and_score(config: Experiment, setting: dict, split, features, report=
 
 
 
-def run_trial_body(config: Experiment, out_dir: str, trial_id: int, setting: dict, *,
-                   cache) -> tuple[str, float | None, dict]:
+def run_trial_body(config: Experiment, out_dir: str, trial_id: int, setting: dict,
+                   checkpoint_lines: bool = False, *, cache) -> tuple[str, float | None, dict]:
     """Train one search trial wherever an executor runs it, reporting to the stored study.
 
     Parameters
@@ -233,6 +237,9 @@ def run_trial_body(config: Experiment, out_dir: str, trial_id: int, setting: dic
         The trial's storage id (``trial._trial_id``), asked for by the parent process.
     setting : dict
         The model setting sampled for it.
+    checkpoint_lines : bool
+        Print one line to stderr at each checkpoint but the last (a trial can train for half an
+        hour; with ``processes`` the line lands in the worker's log).
     cache : collections.OrderedDict
         The executor's cache: keeps the validation split between trials.
 
@@ -254,18 +261,23 @@ def run_trial_body(config: Experiment, out_dir: str, trial_id: int, setting: dic
         split, features = trial_data(
             out, study.user_attrs["fingerprints"]["validation_split"], cache)
         return _train_trial(config, optuna.trial.Trial(study, trial_id), setting, split,
-                            features)
+                            features, checkpoint_lines)
     finally:
         storage.engine.dispose()
 
 
-def _train_trial(config: Experiment, trial, setting: dict, split, features) -> tuple:
+def _train_trial(config: Experiment, trial, setting: dict, split, features,
+                 checkpoint_lines: bool) -> tuple:
     import optuna
 
     attrs: dict = {}
+    total = config.search.epochs_of(setting)
 
     def report(value, epoch, fit_s, eval_s, last):
         trial.report(value, epoch)
+        if checkpoint_lines and not last:
+            print(f"trial {trial.number}: epoch {epoch} of {total}, {config.search.objective} "
+                  f"{value:.4f}, {fit_s + eval_s:.0f} s", file=sys.stderr, flush=True)
         if not last and trial.should_prune():
             attrs.update(epochs=epoch, fit_seconds=fit_s, eval_seconds=eval_s)
             raise optuna.TrialPruned(f"behind at epoch {epoch}")
@@ -310,7 +322,8 @@ def _run_trials(study, config: Experiment, out: Path, pool, todo: int, parallel:
                 trial.set_user_attr("setting", setting)
             key = f"search-{trial.number}"
             asked[key] = trial
-            task = Task(key, run_trial_body, (config, folder, trial._trial_id, setting),
+            task = Task(key, run_trial_body,
+                        (config, folder, trial._trial_id, setting, progress is not None),
                         threads=threads)
             yield Job(task, threads=threads, timeout_s=limit)
 
