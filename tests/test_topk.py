@@ -5,7 +5,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recsys_bench.errors import UserError
+from recsys_bench.eval import topk as topk_module
 from recsys_bench.eval.topk import _NormPruning, factor_topk, topk, topk_block
+
+
+@pytest.fixture(scope="module", autouse=True, params=["compiled", "numpy"])
+def kernel(request):
+    """Every test runs twice: ranked by the C kernel, then by NumPy alone."""
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param == "numpy":
+            patch.setattr(topk_module, "COMPILED", None)
+        yield request.param
+
+
+def test_the_c_kernel_is_built_and_loaded(kernel):
+    if kernel == "compiled":
+        assert topk_module.COMPILED is not None, "recsys_bench/eval/_select.c was not built"
 
 
 def reference_topk(scores, k, exclude=None):
@@ -48,6 +63,23 @@ def test_matches_reference_with_ties_and_exclusion(seed, n_users, n_items, k, le
     got = topk(Model(scores), np.arange(n_users), k, exclude=exclude, block_size=block_size)
     assert got.dtype == np.int32 and got.shape == (n_users, k)
     np.testing.assert_array_equal(got, reference_topk(scores, k, exclude))
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_items=st.integers(100, 900), k=st.integers(1, 300),
+       levels=st.sampled_from([1, 2, 3, 50, 10**6]), holes=st.sampled_from(["none", "nan", "inf"]),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_wide_blocks_fold_exactly(seed, n_items, k, levels, holes, dtype):
+    k = min(k, n_items)
+    rng = np.random.default_rng(seed)
+    scores = tied_scores(rng, 9, n_items, levels).astype(dtype)
+    scores[1:4] *= rng.standard_normal(n_items).astype(dtype)
+    if holes != "none":
+        scores[rng.random(scores.shape) < rng.random((9, 1))] = np.nan if holes == "nan" else -np.inf
+    np.testing.assert_array_equal(topk_block(scores, k), reference_topk(scores, k))
+    view = np.repeat(scores, 2, axis=0)[::2, : n_items - 1]      # strided rows, one column fewer
+    np.testing.assert_array_equal(topk_block(view, min(k, n_items - 1)),
+                                  reference_topk(view, min(k, n_items - 1)))
 
 
 @pytest.mark.parametrize("levels", [1, 2, 7, 10**6])
@@ -172,7 +204,7 @@ def test_factor_topk_equals_ranking_the_full_product(monkeypatch, pruned, seed, 
 
 
 def test_factor_topk_prunes_when_norms_are_spread_and_not_when_they_are_not():
-    users, items = _factors(4)
+    users, items = _factors(4, n_items=30_000)
     assert _NormPruning(users, items, 5, None, None).pays()
     flat = np.random.default_rng(4).normal(size=items.shape).astype(np.float32)
     flat /= np.linalg.norm(flat, axis=1, keepdims=True)

@@ -268,8 +268,8 @@ def with_timestamps(data, seed: int = 0):
     return dataclasses.replace(data, timestamps=sp.csr_matrix(stamps))
 
 
-def gemm_floor(user_factors, item_factors, threads: int) -> float:
-    """Best of three: seconds to compute every score block of the top-k (same blocks and
+def gemm_floor(user_factors, item_factors, threads: int, repeats: int = 3) -> float:
+    """Best of ``repeats``: seconds to compute every score block of the top-k (same blocks and
     threads as :func:`recsys_bench.eval.topk.factor_topk`'s full product), without ranking."""
     from recsys_bench.eval.topk import block_size_for, run_blocks, single_threaded_blas
 
@@ -277,7 +277,7 @@ def gemm_floor(user_factors, item_factors, threads: int) -> float:
     items = np.ascontiguousarray(item_factors, dtype=np.float32)
     best = np.inf
     with single_threaded_blas():
-        for _ in range(3):
+        for _ in range(repeats):
             start = time.perf_counter()
             run_blocks(lambda lo, hi: users[lo:hi] @ items.T, 0, len(users),
                        block_size_for(len(items)), threads)

@@ -18,10 +18,18 @@ product that produced the scores, and it does not break ties by index. Instead, 
 Rows drowned in ties (a constant score row makes every group a candidate) and rows with NaN fall
 back to an exact path: the true k-th value by partition, the items strictly above it sorted, then
 the first tied items in index order. Both paths give exactly the same answer.
+
+Where the package was built with its C kernel (``_select.c``, compiled on install), the same two
+steps run per row in compiled code instead (:data:`COMPILED`), with the same answer; that takes
+the ranking from several times the matrix product to a fraction of it. NumPy ranks where the
+kernel is missing, and for score blocks it does not take (not float32/float64, or rows not
+contiguous).
 """
 
 from __future__ import annotations
 
+import ctypes
+import importlib.util
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
@@ -38,6 +46,30 @@ Scorer = Union[Recommender, Callable[[np.ndarray], np.ndarray]]
 
 BLOCK_BYTES = 16 * 2**20
 GROUPS = 1024
+COMPILED_GROUPS = 64
+
+
+def _load_kernel() -> ctypes.CDLL | None:
+    """The compiled selection (``recsys_bench/eval/_select.c``), or None where it was not built.
+
+    It is loaded with ctypes, which releases the GIL during each call, so the blocks that
+    :func:`run_blocks` hands to several threads are ranked in parallel.
+    """
+    spec = importlib.util.find_spec("recsys_bench.eval._select")
+    if spec is None or not spec.origin:
+        return None
+    try:
+        library = ctypes.CDLL(spec.origin)
+    except OSError:
+        return None
+    for name in ("select_topk_f32", "select_topk_f64", "merge_topk_f32"):
+        function = getattr(library, name)
+        function.restype = ctypes.c_int
+        function.argtypes = [ctypes.c_void_p, *[ctypes.c_int64] * 5, *[ctypes.c_void_p] * 3]
+    return library
+
+
+COMPILED = _load_kernel()
 
 
 def block_size_for(n_items: int, itemsize: int = 4, block_bytes: int = BLOCK_BYTES) -> int:
@@ -220,6 +252,8 @@ def topk_block(scores: np.ndarray, k: int) -> np.ndarray:
     This is the kernel of :func:`topk`; callers that already hold a score block (the evaluation
     scores a block once for several uses) call it directly. ``scores`` is not modified.
     """
+    if COMPILED is not None and _compiled_takes(scores):
+        return _compiled_topk(scores, k)
     n_rows, n_items = scores.shape
     floor = -np.finfo(scores.dtype).max
     groups = max(GROUPS, 8 * k)
@@ -242,6 +276,36 @@ def topk_block(scores: np.ndarray, k: int) -> np.ndarray:
                            group[~in_head] - groups + depth * groups])
     keep = scores[rows, cols] >= bound[rows]
     return _first_k(scores, rows[keep], cols[keep], k)
+
+
+def _compiled_takes(scores: np.ndarray) -> bool:
+    """True when the C kernel can read ``scores`` in place: float32 or float64, 2-D, each row
+    contiguous, and fewer than 2**31 columns (its item indices are int32)."""
+    return (scores.ndim == 2 and scores.dtype in (np.float32, np.float64)
+            and scores.strides[1] == scores.itemsize and scores.strides[0] >= 0
+            and scores.strides[0] % scores.itemsize == 0 and scores.shape[1] < 2**31)
+
+
+def _compiled_topk(scores: np.ndarray, k: int,
+                   skip: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """:func:`topk_block` through the C kernel (same ranking rule, same answer).
+
+    ``skip``, optional, is ``(starts, columns)``: row ``r``'s excluded columns are
+    ``columns[starts[r]:starts[r + 1]]`` (int64 and int32, as a CSR matrix's ``indptr[lo:hi+1]``
+    and ``indices``); the kernel writes -inf over them in ``scores`` row by row.
+    """
+    n_rows, n_items = scores.shape
+    out = np.empty((n_rows, k), dtype=np.int32)
+    select = (COMPILED.select_topk_f32 if scores.dtype == np.float32
+              else COMPILED.select_topk_f64)
+    starts, columns = (None, None) if skip is None else skip
+    status = select(scores.ctypes.data, n_rows, n_items, scores.strides[0] // scores.itemsize,
+                    k, max(COMPILED_GROUPS, 4 * k),
+                    None if starts is None else starts.ctypes.data,
+                    None if columns is None else columns.ctypes.data, out.ctypes.data)
+    if status:
+        raise MemoryError(f"top-{k} of a {n_rows} x {n_items} score block: out of memory")
+    return out
 
 
 def _kth_of(scores: np.ndarray, k: int) -> np.ndarray:
@@ -345,11 +409,18 @@ def factor_topk(user_factors: np.ndarray, item_factors: np.ndarray, k: int, *,
 
     products = FactorProducts(users, items)
 
+    skip = None if excluded is None else (excluded.indptr.astype(np.int64),
+                                          excluded.indices.astype(np.int32))
+
     def full(start: int, stop: int) -> None:
         step = block_size_for(n_items)
         for lo in range(start, stop, step):
             hi = min(lo + step, stop)
             scores = products(slice(lo, hi))
+            if COMPILED is not None and _compiled_takes(scores):
+                out[lo:hi] = _compiled_topk(
+                    scores, k, None if skip is None else (skip[0][lo:hi + 1], skip[1]))
+                continue
             if excluded is not None:
                 scores = exclude_in_place(scores, excluded, np.arange(lo, hi))
             out[lo:hi] = topk_block(scores, k)
@@ -406,7 +477,11 @@ class _NormPruning:
     """The chunked, norm-bounded ranking of :func:`factor_topk` over blocks of users."""
 
     SAMPLE = 64
+    # A needed chunk column's cost (its product and merge) over a column of the full product.
+    # With the C kernel, bench/scripts/topk_floor.py measured about 1.8-2.4 at 0.5M-5M likes
+    # (both ways cost about the same at 0.5M, where the rule picks the full product).
     CHUNK_COST = 1.2
+    CHUNK_COST_COMPILED = 2.0
 
     def __init__(self, users, items, k, excluded, full):
         self.users, self.k, self.excluded, self.full = users, k, excluded, full
@@ -433,7 +508,8 @@ class _NormPruning:
 
     def pays(self) -> bool:
         """True when, on a sample of users, the chunks they would need cost less than the
-        full product (each chunk column counted ``CHUNK_COST`` times for its merge)."""
+        full product (each chunk column counted ``CHUNK_COST`` times for its merge, or
+        ``CHUNK_COST_COMPILED`` times where the full product is ranked by the C kernel)."""
         if not self.finite or self.huge or len(self.edges) <= 2 or not len(self.users):
             return False
         pick = np.unique(np.linspace(0, len(self.users) - 1, self.SAMPLE).astype(np.int64))
@@ -441,7 +517,8 @@ class _NormPruning:
         bounds = self.user_norms[pick, None] * self.ceiling[None, self.edges[1:-1]]
         still_active = np.concatenate([[1.0], (kth[:, None] <= bounds).mean(axis=0)])
         needed = float(still_active @ np.diff(self.edges))
-        return needed * self.CHUNK_COST < self.n_items
+        cost = self.CHUNK_COST if COMPILED is None else self.CHUNK_COST_COMPILED
+        return needed * cost < self.n_items
 
     @cached_property
     def products(self) -> FactorProducts:
@@ -478,6 +555,15 @@ class _NormPruning:
             here = (cols >= lo) & (cols < hi)
             scores[at[here], cols[here] - lo] = -np.inf
         best_scores, best_items = self.best_scores[rows], self.best_items[rows]
+        if COMPILED is not None and scores.dtype == np.float32 and _compiled_takes(scores):
+            status = COMPILED.merge_topk_f32(
+                scores.ctypes.data, len(rows), hi - lo, scores.strides[0] // scores.itemsize, k,
+                max(COMPILED_GROUPS, 4 * k), self.order[lo:hi].ctypes.data,
+                best_scores.ctypes.data, best_items.ctypes.data)
+            if status:
+                raise MemoryError(f"merging a chunk of {hi - lo} items: out of memory")
+            self.best_scores[rows], self.best_items[rows] = best_scores, best_items
+            return True
         limit = len(rows) * (4 * k + 64)
         kth = np.fmax(best_scores[:, -1], -np.finfo(np.float32).max)
         at, cols = _nonzero(scores >= kth[:, None]) if lo > 0 else (None, None)
