@@ -147,9 +147,9 @@ __attribute__((target("avx512f"))) static int64_t reaching_f32_avx512(const floa
     return found;
 }
 
-/* FOLD for float32, one vector of groups at a time kept in registers across the folds (the
-   compiler kept them in memory, or in scalar registers), four folds in flight so that each
-   maximum need not wait for the last; max(x, most) keeps most where x is NaN. Groups left over after whole vectors are folded one by one. */
+/* FOLD for float32: 64 groups at a time, their maxima kept in registers while the row is read
+   in order, fold after fold (the compiler kept them in memory, or in scalar registers);
+   max(x, most) keeps most where x is NaN. Groups left over are folded one by one. */
 static void fold_f32_rest(const float *row, int64_t depth, int64_t groups, int64_t from,
                           float *summary) {
     for (int64_t g = from; g < groups; g++) {
@@ -167,17 +167,13 @@ static void fold_f32_plain(const float *row, int64_t depth, int64_t groups, floa
 __attribute__((target("avx2"))) static void fold_f32_avx2(const float *row, int64_t depth,
                                                           int64_t groups, float *summary) {
     int64_t g = 0;
-    for (; g + 8 <= groups; g += 8) {
-        __m256 most[4];
-        for (int i = 0; i < 4; i++) most[i] = _mm256_set1_ps(-INFINITY);
-        int64_t d = 0;
-        for (; d + 4 <= depth; d += 4)
-            for (int i = 0; i < 4; i++)
-                most[i] = _mm256_max_ps(_mm256_loadu_ps(row + (d + i) * groups + g), most[i]);
-        for (; d < depth; d++)
-            most[0] = _mm256_max_ps(_mm256_loadu_ps(row + d * groups + g), most[0]);
-        _mm256_storeu_ps(summary + g, _mm256_max_ps(_mm256_max_ps(most[0], most[1]),
-                                                     _mm256_max_ps(most[2], most[3])));
+    for (; g + 64 <= groups; g += 64) {
+        __m256 most[8];
+        for (int i = 0; i < 8; i++) most[i] = _mm256_set1_ps(-INFINITY);
+        for (int64_t d = 0; d < depth; d++)
+            for (int i = 0; i < 8; i++)
+                most[i] = _mm256_max_ps(_mm256_loadu_ps(row + d * groups + g + 8 * i), most[i]);
+        for (int i = 0; i < 8; i++) _mm256_storeu_ps(summary + g + 8 * i, most[i]);
     }
     fold_f32_rest(row, depth, groups, g, summary);
 }
@@ -186,17 +182,13 @@ __attribute__((target("avx512f"))) static void fold_f32_avx512(const float *row,
                                                                int64_t depth, int64_t groups,
                                                                float *summary) {
     int64_t g = 0;
-    for (; g + 16 <= groups; g += 16) {
+    for (; g + 64 <= groups; g += 64) {
         __m512 most[4];
         for (int i = 0; i < 4; i++) most[i] = _mm512_set1_ps(-INFINITY);
-        int64_t d = 0;
-        for (; d + 4 <= depth; d += 4)
+        for (int64_t d = 0; d < depth; d++)
             for (int i = 0; i < 4; i++)
-                most[i] = _mm512_max_ps(_mm512_loadu_ps(row + (d + i) * groups + g), most[i]);
-        for (; d < depth; d++)
-            most[0] = _mm512_max_ps(_mm512_loadu_ps(row + d * groups + g), most[0]);
-        _mm512_storeu_ps(summary + g, _mm512_max_ps(_mm512_max_ps(most[0], most[1]),
-                                                     _mm512_max_ps(most[2], most[3])));
+                most[i] = _mm512_max_ps(_mm512_loadu_ps(row + d * groups + g + 16 * i), most[i]);
+        for (int i = 0; i < 4; i++) _mm512_storeu_ps(summary + g + 16 * i, most[i]);
     }
     fold_f32_rest(row, depth, groups, g, summary);
 }
@@ -215,20 +207,31 @@ VERSIONS static void fold_f64(const double *row, int64_t depth, int64_t groups,
 static int64_t (*reaching_f32)(const float *, int64_t, float, int32_t *) = reaching_f32_plain;
 static void (*fold_f32)(const float *, int64_t, int64_t, float *) = fold_f32_plain;
 
-__attribute__((constructor)) static void choose_kernels(void) {
+/* Use the widest kernels up to `bits` (512, 256, or 0 for plain C) that the CPU runs, and
+   return the width chosen. Chosen at load time for the widest; tests narrow it to check every
+   version on one machine. */
+int use_vector_bits(int bits) {
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) {
+    if (bits >= 512 && __builtin_cpu_supports("avx512f")) {
         reaching_f32 = reaching_f32_avx512;
         fold_f32 = fold_f32_avx512;
-    } else if (__builtin_cpu_supports("avx2")) {
+        return 512;
+    }
+    if (bits >= 256 && __builtin_cpu_supports("avx2")) {
         reaching_f32 = reaching_f32_avx2;
         fold_f32 = fold_f32_avx2;
+        return 256;
     }
+    reaching_f32 = reaching_f32_plain;
+    fold_f32 = fold_f32_plain;
+    return 0;
 }
+
+__attribute__((constructor)) static void choose_kernels(void) { use_vector_bits(512); }
 
 /* Per element type T: KTH finds the bound, SELECT ranks the rows with the type's FOLD and
    REACHING. */
-#define DEFINE_SELECT(T, FOLD, KTH, REACHING, RANK_ROW, SELECT)                                              \
+#define DEFINE_SELECT(T, FOLD, KTH, REACHING, RANK_ROW, SELECT)                             \
     /* The k-th largest of values[0:n] (1 <= k <= n, no NaN), reordering them. Up to        \
        SORTED_K, the k largest are kept sorted at the front (most values fail one comparison \
        with the k-th); above, quickselect. */                                                 \

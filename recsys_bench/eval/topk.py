@@ -46,7 +46,7 @@ Scorer = Union[Recommender, Callable[[np.ndarray], np.ndarray]]
 
 BLOCK_BYTES = 16 * 2**20
 GROUPS = 1024
-COMPILED_GROUPS = 64
+COMPILED_GROUPS = 64   # the kernel folds 64 groups at a time
 
 
 def _load_kernel() -> ctypes.CDLL | None:
@@ -60,12 +60,14 @@ def _load_kernel() -> ctypes.CDLL | None:
         return None
     try:
         library = ctypes.CDLL(spec.origin)
-    except OSError:
+        for name in ("select_topk_f32", "select_topk_f64", "merge_topk_f32"):
+            function = getattr(library, name)
+            function.restype = ctypes.c_int
+            function.argtypes = [ctypes.c_void_p, *[ctypes.c_int64] * 5, *[ctypes.c_void_p] * 3]
+        library.use_vector_bits.restype = ctypes.c_int
+        library.use_vector_bits.argtypes = [ctypes.c_int]
+    except (OSError, AttributeError):  # unloadable, or built from an older _select.c
         return None
-    for name in ("select_topk_f32", "select_topk_f64", "merge_topk_f32"):
-        function = getattr(library, name)
-        function.restype = ctypes.c_int
-        function.argtypes = [ctypes.c_void_p, *[ctypes.c_int64] * 5, *[ctypes.c_void_p] * 3]
     return library
 
 
@@ -278,6 +280,11 @@ def topk_block(scores: np.ndarray, k: int) -> np.ndarray:
     return _first_k(scores, rows[keep], cols[keep], k)
 
 
+def _compiled_groups(k: int) -> int:
+    """Groups the kernel folds a row into for top-``k``: at least 4k, a multiple of 64."""
+    return COMPILED_GROUPS * -(-4 * k // COMPILED_GROUPS)
+
+
 def _compiled_takes(scores: np.ndarray) -> bool:
     """True when the C kernel can read ``scores`` in place: float32 or float64, 2-D, each row
     contiguous, and fewer than 2**31 columns (its item indices are int32)."""
@@ -300,7 +307,7 @@ def _compiled_topk(scores: np.ndarray, k: int,
               else COMPILED.select_topk_f64)
     starts, columns = (None, None) if skip is None else skip
     status = select(scores.ctypes.data, n_rows, n_items, scores.strides[0] // scores.itemsize,
-                    k, max(COMPILED_GROUPS, 4 * k),
+                    k, _compiled_groups(k),
                     None if starts is None else starts.ctypes.data,
                     None if columns is None else columns.ctypes.data, out.ctypes.data)
     if status:
@@ -558,7 +565,7 @@ class _NormPruning:
         if COMPILED is not None and scores.dtype == np.float32 and _compiled_takes(scores):
             status = COMPILED.merge_topk_f32(
                 scores.ctypes.data, len(rows), hi - lo, scores.strides[0] // scores.itemsize, k,
-                max(COMPILED_GROUPS, 4 * k), self.order[lo:hi].ctypes.data,
+                _compiled_groups(k), self.order[lo:hi].ctypes.data,
                 best_scores.ctypes.data, best_items.ctypes.data)
             if status:
                 raise MemoryError(f"merging a chunk of {hi - lo} items: out of memory")
