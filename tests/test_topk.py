@@ -5,30 +5,29 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recsys_bench.errors import UserError
-from recsys_bench.eval import topk as topk_module
+from recsys_bench.eval import kernel
 from recsys_bench.eval.topk import _NormPruning, factor_topk, topk, topk_block
-
 
 VECTOR_BITS = {"compiled": 512, "compiled-avx2": 256, "compiled-plain": 0}
 
 
 @pytest.fixture(scope="module", autouse=True, params=[*VECTOR_BITS, "numpy"])
-def kernel(request):
+def ranked_by(request):
     """Every test runs four times: ranked by the C kernel at each vector width this CPU has
     (AVX-512, AVX2, plain C; a narrower one stands in for one it lacks), then by NumPy alone."""
     with pytest.MonkeyPatch.context() as patch:
         if request.param == "numpy":
-            patch.setattr(topk_module, "COMPILED", None)
-        elif topk_module.COMPILED is not None:
-            topk_module.COMPILED.use_vector_bits(VECTOR_BITS[request.param])
+            patch.setattr(kernel, "LIBRARY", None)
+        elif kernel.LIBRARY is not None:
+            kernel.use_vector_bits(VECTOR_BITS[request.param])
         yield request.param
-        if topk_module.COMPILED is not None:
-            topk_module.COMPILED.use_vector_bits(512)
+        if kernel.LIBRARY is not None:
+            kernel.use_vector_bits(512)
 
 
-def test_the_c_kernel_is_built_and_loaded(kernel):
-    if kernel.startswith("compiled"):
-        assert topk_module.COMPILED is not None, "recsys_bench/eval/_select.c was not built"
+def test_the_c_kernel_is_built_and_loaded(ranked_by):
+    if ranked_by.startswith("compiled"):
+        assert kernel.LIBRARY is not None, "recsys_bench/eval/_select.c was not built"
 
 
 def reference_topk(scores, k, exclude=None):

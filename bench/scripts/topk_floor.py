@@ -40,6 +40,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scale import gemm_floor, likes_of, shape_for  # noqa: E402
 
+from recsys_bench.eval import kernel  # noqa: E402
 from recsys_bench.eval import topk as topk_module  # noqa: E402
 
 BEST_OF = 3
@@ -50,15 +51,15 @@ def variants(user_factors, item_factors, exclude, threads):
     original_pays = topk_module._NormPruning.pays
 
     def run(pays=None, compiled=True):
-        saved = topk_module.COMPILED
+        saved = kernel.LIBRARY
         topk_module._NormPruning.pays = original_pays if pays is None else (lambda self: pays)
-        topk_module.COMPILED = saved if compiled else None
+        kernel.LIBRARY = saved if compiled else None
         try:
             return topk_module.factor_topk(user_factors, item_factors, 10, exclude=exclude,
                                            num_threads=threads)
         finally:
             topk_module._NormPruning.pays = original_pays
-            topk_module.COMPILED = saved
+            kernel.LIBRARY = saved
 
     return {"topk": run, "full": lambda: run(pays=False), "pruned": lambda: run(pays=True),
             "numpy": lambda: run(compiled=False)}

@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from recsys_bench import datasets, models, splits
-from recsys_bench.eval import topk
+from recsys_bench.eval import kernel
 from recsys_bench.eval.evaluation import evaluate
 
 
@@ -28,10 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--factors", type=int, nargs="+", default=[10, 40, 120])
     parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args(argv)
-    if topk.COMPILED is None:
+    library = kernel.LIBRARY
+    if library is None:
         print("topk_kernel_grid: the C kernel is not built", file=sys.stderr)
         return 2
-    kernel = topk.COMPILED
     data = datasets.load("sketchfab-synthetic", seed=0)
     split = splits.make_split(data, "user_holdout", seed=0, split_count=5, fraction=0.2)
     for factors in args.factors:
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         found = {}
         for round_number in range(args.rounds):
             for on in (True, False) if round_number % 2 == 0 else (False, True):
-                topk.COMPILED = kernel if on else None
+                kernel.LIBRARY = library if on else None
                 try:
                     start = time.perf_counter()
                     result = evaluate(model, split, k=5, exclude_train=False,
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
                                       num_threads=1)
                     seconds[on].append(time.perf_counter() - start)
                 finally:
-                    topk.COMPILED = kernel
+                    kernel.LIBRARY = library
                 found[on] = result["test"].means["precision"]
             if found[True] != found[False]:
                 raise AssertionError(f"p@5 differs at factors {factors}")

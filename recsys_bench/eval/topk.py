@@ -19,17 +19,14 @@ Rows drowned in ties (a constant score row makes every group a candidate) and ro
 back to an exact path: the true k-th value by partition, the items strictly above it sorted, then
 the first tied items in index order. Both paths give exactly the same answer.
 
-Where the package was built with its C kernel (``_select.c``, compiled on install), the same two
-steps run per row in compiled code instead (:data:`COMPILED`), with the same answer; that takes
-the ranking from several times the matrix product to a fraction of it. NumPy ranks where the
-kernel is missing, and for score blocks it does not take (not float32/float64, or rows not
-contiguous).
+Where the package was built with its C kernel (:mod:`recsys_bench.eval.kernel`), the same two
+steps run per row in compiled code instead, with the same answer; that takes the ranking from
+several times the matrix product to a fraction of it. NumPy ranks where the kernel is missing,
+and for score blocks it does not take (not float32/float64, or rows not contiguous).
 """
 
 from __future__ import annotations
 
-import ctypes
-import importlib.util
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
@@ -39,6 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_bench.errors import UserError
+from recsys_bench.eval import kernel
 from recsys_bench.protocol import Recommender
 from recsys_bench.threads import resolve_threads, single_threaded_blas
 
@@ -46,32 +44,6 @@ Scorer = Union[Recommender, Callable[[np.ndarray], np.ndarray]]
 
 BLOCK_BYTES = 16 * 2**20
 GROUPS = 1024
-COMPILED_GROUPS = 64   # the kernel folds 64 groups at a time
-
-
-def _load_kernel() -> ctypes.CDLL | None:
-    """The compiled selection (``recsys_bench/eval/_select.c``), or None where it was not built.
-
-    It is loaded with ctypes, which releases the GIL during each call, so the blocks that
-    :func:`run_blocks` hands to several threads are ranked in parallel.
-    """
-    spec = importlib.util.find_spec("recsys_bench.eval._select")
-    if spec is None or not spec.origin:
-        return None
-    try:
-        library = ctypes.CDLL(spec.origin)
-        for name in ("select_topk_f32", "select_topk_f64", "merge_topk_f32"):
-            function = getattr(library, name)
-            function.restype = ctypes.c_int
-            function.argtypes = [ctypes.c_void_p, *[ctypes.c_int64] * 5, *[ctypes.c_void_p] * 3]
-        library.use_vector_bits.restype = ctypes.c_int
-        library.use_vector_bits.argtypes = [ctypes.c_int]
-    except (OSError, AttributeError):  # unloadable, or built from an older _select.c
-        return None
-    return library
-
-
-COMPILED = _load_kernel()
 
 
 def block_size_for(n_items: int, itemsize: int = 4, block_bytes: int = BLOCK_BYTES) -> int:
@@ -254,8 +226,8 @@ def topk_block(scores: np.ndarray, k: int) -> np.ndarray:
     This is the kernel of :func:`topk`; callers that already hold a score block (the evaluation
     scores a block once for several uses) call it directly. ``scores`` is not modified.
     """
-    if COMPILED is not None and _compiled_takes(scores):
-        return _compiled_topk(scores, k)
+    if kernel.takes(scores):
+        return kernel.select(scores, k)
     n_rows, n_items = scores.shape
     floor = -np.finfo(scores.dtype).max
     groups = max(GROUPS, 8 * k)
@@ -278,41 +250,6 @@ def topk_block(scores: np.ndarray, k: int) -> np.ndarray:
                            group[~in_head] - groups + depth * groups])
     keep = scores[rows, cols] >= bound[rows]
     return _first_k(scores, rows[keep], cols[keep], k)
-
-
-def _compiled_groups(k: int) -> int:
-    """Groups the kernel folds a row into for top-``k``: at least 4k, a multiple of 64."""
-    return COMPILED_GROUPS * -(-4 * k // COMPILED_GROUPS)
-
-
-def _compiled_takes(scores: np.ndarray) -> bool:
-    """True when the C kernel can read ``scores`` in place: float32 or float64, 2-D, each row
-    contiguous, and fewer than 2**31 columns (its item indices are int32)."""
-    return (scores.ndim == 2 and scores.dtype in (np.float32, np.float64)
-            and scores.strides[1] == scores.itemsize and scores.strides[0] >= 0
-            and scores.strides[0] % scores.itemsize == 0 and scores.shape[1] < 2**31)
-
-
-def _compiled_topk(scores: np.ndarray, k: int,
-                   skip: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-    """:func:`topk_block` through the C kernel (same ranking rule, same answer).
-
-    ``skip``, optional, is ``(starts, columns)``: row ``r``'s excluded columns are
-    ``columns[starts[r]:starts[r + 1]]`` (int64 and int32, as a CSR matrix's ``indptr[lo:hi+1]``
-    and ``indices``); the kernel writes -inf over them in ``scores`` row by row.
-    """
-    n_rows, n_items = scores.shape
-    out = np.empty((n_rows, k), dtype=np.int32)
-    select = (COMPILED.select_topk_f32 if scores.dtype == np.float32
-              else COMPILED.select_topk_f64)
-    starts, columns = (None, None) if skip is None else skip
-    status = select(scores.ctypes.data, n_rows, n_items, scores.strides[0] // scores.itemsize,
-                    k, _compiled_groups(k),
-                    None if starts is None else starts.ctypes.data,
-                    None if columns is None else columns.ctypes.data, out.ctypes.data)
-    if status:
-        raise MemoryError(f"top-{k} of a {n_rows} x {n_items} score block: out of memory")
-    return out
 
 
 def _kth_of(scores: np.ndarray, k: int) -> np.ndarray:
@@ -424,8 +361,8 @@ def factor_topk(user_factors: np.ndarray, item_factors: np.ndarray, k: int, *,
         for lo in range(start, stop, step):
             hi = min(lo + step, stop)
             scores = products(slice(lo, hi))
-            if COMPILED is not None and _compiled_takes(scores):
-                out[lo:hi] = _compiled_topk(
+            if kernel.takes(scores):
+                out[lo:hi] = kernel.select(
                     scores, k, None if skip is None else (skip[0][lo:hi + 1], skip[1]))
                 continue
             if excluded is not None:
@@ -524,7 +461,7 @@ class _NormPruning:
         bounds = self.user_norms[pick, None] * self.ceiling[None, self.edges[1:-1]]
         still_active = np.concatenate([[1.0], (kth[:, None] <= bounds).mean(axis=0)])
         needed = float(still_active @ np.diff(self.edges))
-        cost = self.CHUNK_COST if COMPILED is None else self.CHUNK_COST_COMPILED
+        cost = self.CHUNK_COST if kernel.LIBRARY is None else self.CHUNK_COST_COMPILED
         return needed * cost < self.n_items
 
     @cached_property
@@ -562,13 +499,8 @@ class _NormPruning:
             here = (cols >= lo) & (cols < hi)
             scores[at[here], cols[here] - lo] = -np.inf
         best_scores, best_items = self.best_scores[rows], self.best_items[rows]
-        if COMPILED is not None and scores.dtype == np.float32 and _compiled_takes(scores):
-            status = COMPILED.merge_topk_f32(
-                scores.ctypes.data, len(rows), hi - lo, scores.strides[0] // scores.itemsize, k,
-                _compiled_groups(k), self.order[lo:hi].ctypes.data,
-                best_scores.ctypes.data, best_items.ctypes.data)
-            if status:
-                raise MemoryError(f"merging a chunk of {hi - lo} items: out of memory")
+        if scores.dtype == np.float32 and kernel.takes(scores):
+            kernel.merge(scores, self.order[lo:hi], best_scores, best_items)
             self.best_scores[rows], self.best_items[rows] = best_scores, best_items
             return True
         limit = len(rows) * (4 * k + 64)
