@@ -177,3 +177,52 @@ def test_a_lost_scheduler_stops_with_one_line_and_the_same_command_resumes(confi
     assert (session["trials_run"], session["trials_reused"]) == (TRIALS - len(kept), len(kept))
     table = read_results(out)
     assert (table["status"] == "ok").all() and table["trial_id"].nunique() == TRIALS
+
+
+class _Future:
+    """A task that finished, whose result cannot be fetched: the cluster goes away meanwhile,
+    leaving the client ``then``."""
+
+    status = "finished"
+
+    def __init__(self, client, then):
+        self.client, self.then = client, then
+
+    def done(self):
+        return True
+
+    def result(self):
+        from distributed.comm.core import CommClosedError
+
+        self.client.status = self.then
+        raise CommClosedError("in <TCP (closed) ConnectionPool.gather>: Connection reset by peer")
+
+    def release(self):
+        pass
+
+
+class _Client:
+    status = "running"
+
+
+def _executor(then: str):
+    from recsys_bench.experiment.dask_executor import DaskExecutor
+
+    executor = DaskExecutor.__new__(DaskExecutor)        # no cluster: the state wait() reads
+    executor.address, executor.client = "tcp://127.0.0.1:1", _Client()
+    executor.futures, executor.done = {"t1": _Future(executor.client, then)}, []
+    executor.finished = threading.Event()
+    return executor
+
+
+def test_a_result_lost_with_the_scheduler_is_the_one_line_error_not_a_traceback():
+    from recsys_bench.errors import UserError
+
+    with pytest.raises(UserError, match="lost the Dask scheduler"):
+        _executor("closed").wait(0.01)
+
+
+def test_a_result_lost_while_the_client_stays_connected_fails_the_trial_with_the_reason():
+    [done] = _executor("running").wait(0.01)
+    assert (done.trial_id, done.status) == ("t1", "failed")
+    assert "result was lost" in done.error and "Connection reset" in done.error

@@ -182,7 +182,7 @@ class DaskExecutor:
                 continue
             del self.futures[trial_id]
             if future.status == "finished":
-                self.done.append(future.result())
+                self.done.append(self._result(trial_id, future))
             elif future.status == "error":
                 if storage_error(future.exception()):
                     raise future.exception()
@@ -194,6 +194,17 @@ class DaskExecutor:
             future.release()
         done, self.done = self.done, []
         return done
+
+    def _result(self, trial_id: str, future) -> Done:
+        """A finished task's result. Fetching it needs the cluster: when the scheduler goes
+        away meanwhile, the one-line lost-scheduler error (the trial is rerun on resume); when
+        the client reconnected, the trial is recorded as failed with the reason."""
+        try:
+            return future.result()
+        except OSError as error:
+            self._check_scheduler(reconnect=True)
+            return Done(trial_id, "failed",
+                        f"the Dask task finished but its result was lost: {one_line(error)}")
 
     def cancel(self, trial_id: str) -> str:
         self.futures.pop(trial_id).cancel()
