@@ -208,6 +208,8 @@ def test_factor_topk_equals_ranking_the_full_product(monkeypatch, pruned, seed, 
     np.testing.assert_array_equal(factor_topk(users, items, k), _full_topk(users, items, k))
     np.testing.assert_array_equal(factor_topk(users, items, k, exclude=(rows, cols)),
                                   _full_topk(users, items, k, mask))
+    np.testing.assert_array_equal(factor_topk(users, items, k, exclude=sp.csr_matrix(mask)),
+                                  _full_topk(users, items, k, mask))
 
 
 def test_factor_topk_prunes_when_norms_are_spread_and_not_when_they_are_not():
@@ -257,3 +259,9 @@ def test_factor_topk_threads_and_small_catalogues():
     users, items = _factors(7)
     np.testing.assert_array_equal(factor_topk(users, items, 5, num_threads=2),
                                   _full_topk(users, items, 5))
+
+
+def test_factor_topk_refuses_an_exclusion_of_another_shape():
+    users, items = _factors(7, n_users=20, n_items=50)
+    with pytest.raises(UserError, match="exclude has shape"):
+        factor_topk(users, items, 5, exclude=sp.csr_matrix((20, 49)))

@@ -77,7 +77,7 @@ def measure(likes: int, rounds: int, epochs: int, threads: int) -> dict:
     model.fit(split.train, epochs=epochs)
     user_factors = np.asarray(model.user_factors)[split.users]
     item_factors = np.asarray(model.item_factors)
-    exclude = topk_module.rows_of(split.train, np.asarray(split.users))
+    exclude = split.train[np.asarray(split.users)]
     calls = variants(user_factors, item_factors, exclude, threads)
     expected = calls["topk"]()
     ratios: dict[str, list] = {name: [] for name in calls}

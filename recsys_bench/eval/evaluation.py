@@ -215,7 +215,7 @@ def _score_pass(model, factors, split, users, truth, excluded, k, metrics, per_u
         tops, seconds = {}, {}
         for v in variants:
             start = time.perf_counter()
-            tops[v] = factor_topk(*factors, k, exclude=rows_of(split.train, users) if v else None,
+            tops[v] = factor_topk(*factors, k, exclude=split.train[users] if v else None,
                                   num_threads=threads)
             seconds[v] = time.perf_counter() - start
         return tops, seconds

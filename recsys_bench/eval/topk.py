@@ -134,7 +134,7 @@ def topk(scorer: Scorer, users: np.ndarray, k: int, *, exclude: sp.csr_matrix | 
             raise UserError(f"exclude has {exclude.shape[1]} items but the model "
                             f"{item_factors.shape[0]}")
         return factor_topk(user_factors[users], item_factors, check_k(k, len(item_factors)),
-                           exclude=None if exclude is None else rows_of(exclude, users),
+                           exclude=None if exclude is None else exclude[users],
                            num_threads=threads_of(scorer, num_threads))
 
     def work(start: int, stop: int) -> np.ndarray:
@@ -331,8 +331,9 @@ def factor_topk(user_factors: np.ndarray, item_factors: np.ndarray, k: int, *,
         n_items x f.
     k : int
         List length.
-    exclude : (rows, items) arrays, optional
-        Entries never listed, as :func:`rows_of` gives them (rows index ``user_factors``).
+    exclude : scipy.sparse matrix, or (rows, items) arrays, optional
+        Entries never listed: a matrix whose rows are those of ``user_factors`` (e.g.
+        ``train[users]``, the cheapest form), or the arrays :func:`rows_of` gives.
     num_threads : int
         Blocks ranked in parallel; BLAS is held to one thread per block.
 
@@ -347,9 +348,14 @@ def factor_topk(user_factors: np.ndarray, item_factors: np.ndarray, k: int, *,
     n_users, n_items = users.shape[0], items.shape[0]
     k = check_k(k, n_items)
     out = np.full((n_users, k), -1, dtype=np.int32)
-    excluded = None if exclude is None else sp.csr_matrix(
-        (np.ones(len(exclude[0]), dtype=bool), (exclude[0], exclude[1])),
-        shape=(n_users, n_items))
+    if exclude is None or sp.issparse(exclude):
+        excluded = None if exclude is None else sp.csr_matrix(exclude)
+    else:
+        excluded = sp.csr_matrix((np.ones(len(exclude[0]), dtype=bool), (exclude[0], exclude[1])),
+                                 shape=(n_users, n_items))
+    if excluded is not None and excluded.shape != (n_users, n_items):
+        raise UserError(f"exclude has shape {excluded.shape}, the factors "
+                        f"{(n_users, n_items)}")
 
     products = FactorProducts(users, items)
 
