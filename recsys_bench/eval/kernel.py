@@ -53,13 +53,24 @@ def groups_for(k: int) -> int:
 
 def select(scores: np.ndarray, k: int,
            skip: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-    """Top-``k`` column indices of each row of ``scores``, by the ranking rule of
-    :func:`recsys_bench.eval.topk.topk_block` (int32, -1 padded; needs :func:`takes`).
+    """Top-``k`` columns of each row of ``scores``, by the ranking rule of
+    :func:`recsys_bench.eval.topk.topk_block`.
 
-    ``skip``, optional, is ``(starts, columns)``: row ``r``'s excluded columns are
-    ``columns[starts[r]:starts[r + 1]]`` (int64 and int32, as a CSR matrix's ``indptr[lo:hi+1]``
-    and ``indices``); the kernel writes -inf over them in ``scores``, row by row while the row is
-    in cache. Without ``skip``, ``scores`` is not modified.
+    Parameters
+    ----------
+    scores : numpy.ndarray
+        A block of scores that :func:`takes` accepts; not modified unless ``skip`` is given.
+    k : int
+        List length.
+    skip : (starts, columns), optional
+        Row ``r``'s excluded columns are ``columns[starts[r]:starts[r + 1]]`` (int64 and int32,
+        as a CSR matrix's ``indptr[lo:hi+1]`` and ``indices``). The kernel writes -inf over them
+        in ``scores``, row by row while the row is in cache.
+
+    Returns
+    -------
+    numpy.ndarray
+        int32 rows x k column indices, best first; -1 pads rows with fewer than k candidates.
     """
     n_rows, n_items = scores.shape
     out = np.empty((n_rows, k), dtype=np.int32)
@@ -75,12 +86,19 @@ def select(scores: np.ndarray, k: int,
 
 def merge(scores: np.ndarray, ids: np.ndarray, best_scores: np.ndarray,
           best_items: np.ndarray) -> None:
-    """Merge a chunk of items into running top-k lists, in place.
+    """Merge a chunk of items into running top-k lists, in place (the norm-bounded ranking of
+    :func:`recsys_bench.eval.topk.factor_topk`).
 
-    ``scores`` (float32, rows x chunk, :func:`takes`) holds the scores of items ``ids`` (int64);
-    ``best_scores`` (float32) and ``best_items`` (int64), rows x k, C-contiguous, best first with
-    -inf and -1 where empty, are replaced by the k best of each list and its row, ties broken by
-    the lower item id.
+    Parameters
+    ----------
+    scores : numpy.ndarray
+        float32 rows x chunk that :func:`takes` accepts: the scores of items ``ids``.
+    ids : numpy.ndarray
+        int64, the item id of each column of ``scores``.
+    best_scores, best_items : numpy.ndarray
+        float32 and int64, rows x k, C-contiguous: each row's list so far, best first, -inf and
+        -1 where empty. Replaced by the k best of the list and the row, ties broken by the lower
+        item id.
     """
     n_rows, n_items = scores.shape
     k = best_items.shape[1]
