@@ -7,16 +7,24 @@
    is ranked, while it is in cache (the caller hands a scratch block); a scatter over the
    whole block beforehand cost as much as the ranking itself.
 
-   Per row, the same two steps as the NumPy kernel (topk_block), in one pass over the scores:
+   Per row, the same two steps as the NumPy kernel (topk_block):
 
    1. fold the row into `groups` strided groups of columns (column c belongs to group
-      c % groups) and keep each group's maximum: an element-wise maximum of contiguous
-      stretches, which the compiler vectorises. The k-th largest of those maxima, t, is a lower
-      bound of the row's k-th largest score (k distinct items reach it);
-   2. scan the row again for the scores >= t (about k of them; each stretch of STRETCH scores
-      is first tested as a whole, branch-free) and keep the k best in a small heap ordered by
-      the ranking rule. (Opening only the groups that reach t, as the NumPy kernel does, reads
+      c % groups) and keep each group's maximum, reading the row in order with the maxima in
+      vector registers. The k-th largest of those maxima, t, is a lower bound of the row's k-th
+      largest score (k distinct items reach it);
+   2. read the row again (now in cache) for the scores >= t, a vector comparison whose mask
+      is walked bit by bit (about k hits), and keep the k best in a small heap ordered by the
+      ranking rule. (Opening only the groups that reach t, as the NumPy kernel does, reads
       them with a stride of `groups` and costs more here than a second contiguous pass.)
+
+   merge_topk_f32 does the same for a chunk of items merged into running lists (the
+   norm-bounded ranking of factor models), with item ids for the tie rule; there the bound is
+   the list's k-th score once the list is full.
+
+   The vector code exists for AVX-512 and AVX2, chosen for the CPU at load time
+   (use_vector_bits), with plain C for other CPUs and for float64 scores (whose fold the
+   compiler vectorises, compiled once per instruction set).
 
    Columns past the last whole fold are their own groups. A row with fewer than k listable
    maxima (many NaN or -inf) is ranked by one heap pass over all its scores.
@@ -34,6 +42,7 @@
 #define SORTED_K 64
 #define VERSIONS __attribute__((target_clones("avx512f", "avx2", "default")))
 
+/* One listed item: its score (float32 scores are exact as double) and its id. */
 typedef struct {
     double score;
     int64_t item;
