@@ -21,6 +21,11 @@ hundredths of a second, shorter than the machine's hiccups). Every variant's lis
 equal to ``topk``'s. Prints medians (min-max) over the rounds of each time over the floor
 measured in the same round, and writes them to ``--out`` as JSON.
 
+Beside the ratios, ``costs`` breaks the full product's path down on one thread, each the best
+of ``COST_REPEATS`` calls: the product of one score block, and its ranking by the C kernel
+(the product and ranking together, less the product), in nanoseconds per score; and the fixed costs of every call: the norm-bounded path's set-up
+(norms, order, bounds) and the sample of users that chooses between the paths.
+
 Usage::
 
     python bench/scripts/topk_floor.py --likes 0.5M 5M 20M --rounds 5 --out results/scale/topk-floor.json
@@ -44,6 +49,7 @@ from recsys_bench.eval import kernel  # noqa: E402
 from recsys_bench.eval import topk as topk_module  # noqa: E402
 
 BEST_OF = 3
+COST_REPEATS = 20
 
 
 def variants(user_factors, item_factors, exclude, threads):
@@ -63,6 +69,41 @@ def variants(user_factors, item_factors, exclude, threads):
 
     return {"topk": run, "full": lambda: run(pays=False), "pruned": lambda: run(pays=True),
             "numpy": lambda: run(compiled=False)}
+
+
+def best_seconds(call, repeats: int = COST_REPEATS) -> float:
+    """The fastest of ``repeats`` calls, in seconds."""
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def costs(user_factors, item_factors, exclude, k: int = 10) -> dict:
+    """Where the full product's time goes, on one thread (see the module's docstring)."""
+    from recsys_bench.threads import single_threaded_blas
+
+    users = np.ascontiguousarray(user_factors, dtype=np.float32)
+    items = np.ascontiguousarray(item_factors, dtype=np.float32)
+    rows = min(len(users), topk_module.block_size_for(len(items)))
+    products = topk_module.FactorProducts(users, items)
+    skip = (exclude.indptr[:rows + 1].astype(np.int64), exclude.indices.astype(np.int32))
+    found = {"block_rows": rows}
+    with single_threaded_blas():
+        scores = products(slice(0, rows))
+        per_score = 1e9 / scores.size
+        found["product_ns_per_score"] = best_seconds(lambda: products(slice(0, rows))) * per_score
+        if kernel.LIBRARY is not None:
+            found["kernel_ns_per_score"] = best_seconds(
+                lambda: kernel.select(products(slice(0, rows)), k, skip)) * per_score \
+                - found["product_ns_per_score"]
+        found["pruning_setup_ms"] = 1e3 * best_seconds(
+            lambda: topk_module._NormPruning(users, items, k, exclude, None))
+        ranker = topk_module._NormPruning(users, items, k, exclude, None)
+        found["path_sample_ms"] = 1e3 * best_seconds(ranker.pays)
+    return found
 
 
 def measure(likes: int, rounds: int, epochs: int, threads: int) -> dict:
@@ -103,7 +144,8 @@ def measure(likes: int, rounds: int, epochs: int, threads: int) -> dict:
                                  "max": max(floors)},
                "pruning_chosen": bool(topk_module._NormPruning(
                    np.ascontiguousarray(user_factors, dtype=np.float32),
-                   np.asarray(item_factors, dtype=np.float32), 10, None, None).pays())}
+                   np.asarray(item_factors, dtype=np.float32), 10, None, None).pays()),
+               "costs": costs(user_factors, item_factors, exclude)}
     for name, values in ratios.items():
         summary[name] = {"median": float(np.median(values)), "min": min(values),
                          "max": max(values)}
@@ -127,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
                                                                      "numpy"))
         print(f"{likes:,} likes ({found['evaluated_users']:,} users x {found['items']:,} items), "
               f"floor {found['floor_seconds']['median']:.3f} s: {cells}", flush=True)
+        print("  one thread: " + ", ".join(f"{name} {value:.3g}"
+                                           for name, value in found["costs"].items()), flush=True)
     if args.out:
         payload = {"command": " ".join(["python", *sys.argv]), "threads": args.threads,
                    "results": results}

@@ -302,7 +302,7 @@ def _nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def factor_topk(user_factors: np.ndarray, item_factors: np.ndarray, k: int, *,
-                exclude: tuple[np.ndarray, np.ndarray] | None = None,
+                exclude: sp.spmatrix | tuple[np.ndarray, np.ndarray] | None = None,
                 num_threads: int = 1) -> np.ndarray:
     """Exact top-k of ``user_factors @ item_factors.T``, skipping items that cannot make a list.
 
