@@ -294,6 +294,7 @@ def _parser() -> argparse.ArgumentParser:
                               + ("" if name == "similar" else " (default: the best with tags)"))
         cmd.add_argument("--trial", metavar="ID", help="use this trial's saved model instead")
         cmd.add_argument("-n", type=int, default=n, help=f"rows to show (default: {n})")
+        return cmd
 
     query("similar", "the items most similar to an item (cosine of item vectors)",
           "Print the items whose vectors have the highest cosine to an item's (the study's "
@@ -305,12 +306,17 @@ def _parser() -> argparse.ArgumentParser:
           "Print the items whose representations have the highest cosine to a tag's embedding "
           "(LightFM trained with features = \"tags\").",
           "recsys-bench tag-items --run results/default --tag lowpoly", False, 10)
-    query("suggest-tags", "tags an item lacks, closest to it (LightFM with tags)",
-          "Print the tags an item does not carry whose embeddings are closest to its "
-          "representation (LightFM trained with features = \"tags\").",
-          "recsys-bench suggest-tags --run results/default "
-          "--item 5dcebcfaedbd4e7b8a27bd1ae55f1ac3",
-          True, 10)
+    suggest = query(
+        "suggest-tags", "tags an item lacks, closest to it (LightFM with tags)",
+        "Print the tags an item does not carry whose embeddings are closest to its "
+        "representation (LightFM trained with features = \"tags\"). A tag used by one or two "
+        "items has an embedding trained on those items alone; --min-items 5 keeps the tags "
+        "the model learned from more.",
+        "recsys-bench suggest-tags --run results/default "
+        "--item 5dcebcfaedbd4e7b8a27bd1ae55f1ac3 --min-items 5",
+        True, 10)
+    suggest.add_argument("--min-items", type=int, default=1, metavar="N",
+                         help="only tags carried by at least N items (default: 1, every tag)")
     return parser
 
 
@@ -454,8 +460,10 @@ def _query(args: argparse.Namespace) -> int:
               "item itself)")
         print(embeddings.format_hits(saved.similar(index, n)))
     else:
-        print(f"tags suggested for {embeddings.describe(saved, index)}")
-        print(embeddings.format_tag_hits(saved.tags_for_item(index, n)))
+        min_items = embeddings.check_count(args.min_items, "--min-items")
+        among = "" if min_items == 1 else f" (among tags on at least {min_items} items)"
+        print(f"tags suggested for {embeddings.describe(saved, index)}{among}")
+        print(embeddings.format_tag_hits(saved.tags_for_item(index, n, min_items)))
     return 0
 
 

@@ -186,13 +186,16 @@ class SavedModel:
         scores = _unit(self.item_vectors) @ _unit(self.tag_vectors[feature])
         return [self.hit(i, scores[i]) for i in _top(scores, n)]
 
-    def tags_for_item(self, index: int, n: int) -> list[TagHit]:
-        """The ``n`` tags the item does not carry with the highest cosine to its representation."""
+    def tags_for_item(self, index: int, n: int, min_items: int = 1) -> list[TagHit]:
+        """The ``n`` tags the item does not carry with the highest cosine to its representation,
+        among those carried by at least ``min_items`` items (a tag used once or twice has an
+        embedding trained on those few items alone, close to theirs and to little else)."""
         self.require_tags()
         scores = _unit(self.tag_vectors) @ _unit(self.item_vectors[index])
         row = self.item_tags.indices[self.item_tags.indptr[index]:self.item_tags.indptr[index + 1]]
         scores[row] = -np.inf
         counts = np.bincount(self.item_tags.indices, minlength=len(scores))
+        scores[counts < min_items] = -np.inf
         return [TagHit(feature=str(self.feature_names[j]), score=float(scores[j]),
                        items=int(counts[j])) for j in _top(scores, n) if np.isfinite(scores[j])]
 
@@ -389,18 +392,20 @@ def tag_items(run_dir: str | os.PathLike, tag: str, n: int = 10, *, model: str |
 
 
 def suggest_tags(run_dir: str | os.PathLike, item: str, n: int = 10, *, model: str | None = None,
-                 trial: str | None = None) -> list[TagHit]:
-    """The ``n`` tags ``item`` does not carry whose embeddings are closest to its representation
-    (LightFM with tags; by default the best such saved model of the run)."""
-    n = check_count(n)
+                 trial: str | None = None, min_items: int = 1) -> list[TagHit]:
+    """The ``n`` tags ``item`` does not carry whose embeddings are closest to its representation,
+    among tags carried by at least ``min_items`` items (LightFM with tags; by default the best
+    such saved model of the run)."""
+    n, min_items = check_count(n), check_count(min_items, "--min-items")
     saved = pick_model(run_dir, model, trial=trial, needs_tags=True)
-    return saved.tags_for_item(saved.find_item(item), n)
+    return saved.tags_for_item(saved.find_item(item), n, min_items)
 
 
-def check_count(n) -> int:
-    """``n`` rows to show as an int, else a ``UserError``."""
+def check_count(n, option: str = "-n") -> int:
+    """A count given as ``option`` (rows to show, a minimum) as an int >= 1, else a
+    ``UserError``."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise UserError(f"-n must be a whole number >= 1, got {n!r}")
+        raise UserError(f"{option} must be a whole number >= 1, got {n!r}")
     return int(n)
 
 

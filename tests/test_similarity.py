@@ -245,3 +245,58 @@ def test_gallery_pages_show_names_tags_and_scores(run_dir):
     for text in pages.values():
         assert "<script" not in text and "http" not in text      # self-contained, no assets
     assert write_gallery(run_dir.parent / "nothing-here") is None
+
+
+def test_suggestions_can_be_kept_to_tags_on_enough_items(run_dir, capsys):
+    saved = similarity.pick_model(run_dir, needs_tags=True)
+    carriers = np.bincount(saved.item_tags.indices, minlength=len(saved.feature_names))
+    frequent = {str(saved.feature_names[j]) for j in np.flatnonzero(carriers >= 29)}
+    assert 0 < len(frequent) < len(saved.feature_names)  # the noise tags are on fewer items
+    index = saved.find_item(_mid(5))
+    every = saved.tags_for_item(index, len(saved.feature_names))
+    kept = saved.tags_for_item(index, len(saved.feature_names), min_items=29)
+    assert kept == [t for t in every if t.feature in frequent]
+    assert similarity.suggest_tags(run_dir, _mid(5), 2, min_items=29) == kept[:2]
+    assert cli.main(["suggest-tags", "--run", str(run_dir), "--item", _mid(5),
+                     "--min-items", "29"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.split()[0].isdigit()]
+    assert "(among tags on at least 29 items)" in out and len(rows) == len(kept)
+    assert not any("tag_noise" in row for row in rows)
+    assert cli.main(["suggest-tags", "--run", str(run_dir), "--item", _mid(5),
+                     "--min-items", "0"]) == 2
+    assert capsys.readouterr().err.strip().endswith("--min-items must be a whole number >= 1, "
+                                                    "got 0")
+
+
+def test_example_tags_spread_over_usage_ranks(run_dir):
+    from recsys_bench.analysis.gallery import example_tags
+
+    saved = similarity.pick_model(run_dir, needs_tags=True)
+    carriers = np.bincount(saved.item_tags.indices, minlength=len(saved.feature_names))
+    names = [str(saved.feature_names[j]) for j in example_tags(saved, count=5)]
+    # three topic tags (29 items each), then the two most used of the five noise tags
+    assert names[:3] == ["tag_dragon", "tag_racecar", "tag_spaceship"]
+    assert len(names) == 5 and all(n.startswith("tag_noise") for n in names[3:])
+    assert min(carriers[saved.find_tag(n)] for n in names[3:]) >= max(
+        c for j, c in enumerate(carriers)
+        if str(saved.feature_names[j]).startswith("tag_noise")
+        and str(saved.feature_names[j]) not in names)
+
+
+def test_example_tags_reach_the_rarer_tags_of_a_large_vocabulary(tmp_path):
+    import scipy.sparse as sp
+
+    from recsys_bench.analysis.gallery import example_tags
+
+    n_tags = 1500    # tag j is carried by the first 1500 - j items of 3000
+    rows = np.concatenate([np.arange(n_tags - j) for j in range(n_tags)])
+    cols = np.concatenate([np.full(n_tags - j, j) for j in range(n_tags)])
+    tags = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(3000, n_tags))
+    saved = similarity.SavedModel(
+        path=tmp_path / "m.npz", meta={}, item_vectors=np.ones((3000, 2)),
+        item_ids=np.arange(3000).astype(str), item_names=np.arange(3000).astype(str),
+        feature_names=np.array([f"tag_t{j}" for j in range(n_tags)]), item_tags=tags,
+        tag_vectors=np.ones((n_tags, 2)))
+    assert example_tags(saved) == [0, 1, 2, 10, 50, 200, 1000]
+    assert example_tags(saved, count=3) == [0, 1, 2]

@@ -12,7 +12,7 @@ run folder answer (see :mod:`recsys_bench.embeddings`):
 Every page is one self-contained HTML file (inline CSS, no scripts, no external assets): names,
 ids, tags and cosines, with the item's tags in bold where a hit shares them. Sketchfab items link
 to their page on sketchfab.com. Examples are the most liked items (by train likes of the saved
-split when the run folder has it) at a spread of popularity ranks, and the most used tags.
+split when the run folder has it) and tags, each at a spread of popularity ranks.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ GALLERY_DIR = "gallery"
 PAGES = {"similar-items": "Similar items", "tag-items": "Items for a tag",
          "suggest-tags": "Suggested tags"}
 EXAMPLE_RANKS = (0, 1, 2, 10, 50, 200, 1000)
+# Suggested tags are drawn from tags on at least this many items (see SavedModel.tags_for_item).
+SUGGEST_MIN_ITEMS = 5
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
@@ -82,15 +84,21 @@ def example_items(run_dir: Path, saved: SavedModel, count: int = 6) -> list[int]
     return [int(order[r]) for r in ranks][:count]
 
 
-def example_tags(saved: SavedModel, count: int = 6) -> list[int]:
-    """The most used ``tag_*`` features (all features if none is named ``tag_*``), skipping
-    those carried by more than half of the items."""
+def example_tags(saved: SavedModel, count: int = 7) -> list[int]:
+    """``tag_*`` features (all features if none is named ``tag_*``) at a spread of usage ranks
+    (the three most used, then rank 10, 50, ...; the next most used where there are fewer
+    ranks than ``count``), skipping those carried by more than half of the items. The most used
+    tags are often tool or style tags that say little about taste; the lower ranks reach the
+    tags of narrower subjects."""
     counts = np.bincount(saved.item_tags.indices, minlength=len(saved.feature_names))
     names = np.asarray([str(n) for n in saved.feature_names])
     tags = np.char.startswith(names, "tag_")
     pool = np.flatnonzero((tags if tags.any() else np.ones(len(names), bool))
                           & (counts <= saved.n_items / 2) & (counts > 0))
-    return [int(j) for j in pool[np.lexsort((pool, -counts[pool]))][:count]]
+    pool = pool[np.lexsort((pool, -counts[pool]))]
+    ranks = [r for r in EXAMPLE_RANKS if r < len(pool)][:count]
+    ranks += [r for r in range(len(pool)) if r not in ranks][:count - len(ranks)]
+    return [int(pool[r]) for r in sorted(ranks)]
 
 
 def _e(text) -> str:
@@ -191,7 +199,9 @@ def _tag_items_page(run_dir: Path, groups, n: int) -> list[str]:
 def _suggest_page(run_dir: Path, groups, n: int) -> list[str]:
     tagged = _tagged(groups)
     body = ['<p class="note">Tags the item does not carry, ranked by the cosine between their '
-            "embeddings and the item's representation.</p>"]
+            f"embeddings and the item's representation, among tags on at least "
+            f"{SUGGEST_MIN_ITEMS} items (a tag used once or twice has an embedding trained on "
+            "those items alone).</p>"]
     if not tagged:
         return body + [_NO_TAGS]
     for saved in tagged:
@@ -200,7 +210,8 @@ def _suggest_page(run_dir: Path, groups, n: int) -> list[str]:
             body.append(_item_heading(saved, index))
             rows = "".join(f'<tr><td class="num">{r}</td><td class="num">{t.score:.4f}</td>'
                            f'<td>{_e(t.feature)}</td><td class="num">{t.items}</td></tr>'
-                           for r, t in enumerate(saved.tags_for_item(index, n), start=1))
+                           for r, t in enumerate(saved.tags_for_item(index, n, SUGGEST_MIN_ITEMS),
+                                                start=1))
             body.append("<table><thead><tr><th>#</th><th>cosine</th><th>suggested tag</th>"
                         f"<th>items with it</th></tr></thead><tbody>{rows}</tbody></table>")
     return body
