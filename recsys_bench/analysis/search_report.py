@@ -245,7 +245,7 @@ def _write_report(out: Path, config: Experiment, study, grid_run) -> Path:
                         "fit seconds", "eval seconds"],
                        [[len(counted), states.get("complete", 0), states.get("pruned", 0),
                          states.get("diverged", 0), states.get("fail", 0), epochs_total,
-                         fit_total, eval_total]])
+                         f"{fit_total:,.0f}", f"{eval_total:,.1f}"]])
     interrupted = int((table["state"] == "interrupted").sum()) if len(table) else 0
     if interrupted:
         lines += ["", f"{interrupted} interrupted trial(s) not counted."]
@@ -259,8 +259,9 @@ def _write_report(out: Path, config: Experiment, study, grid_run) -> Path:
         params = [d.name for d in spec.space]
         shown = table.reindex(columns=["trial", "state", "value", "epochs_run", "fit_seconds",
                                        "eval_seconds", *params])
-        lines += _md_table(["#", "state", f"validation {metric}", "epochs", "fit s", "eval s",
-                            *params], shown.values.tolist())
+        shown[["fit_seconds", "eval_seconds"]] = shown[["fit_seconds", "eval_seconds"]].round(1)
+        lines += _md_table(["#", "state", f"validation {metric}", "epochs trained", "fit s",
+                            "eval s", *params], shown.values.tolist())
         errors = table[table["error"] != ""]
         if len(errors):
             lines += ["", "Errors: " + "; ".join(f"trial {r.trial}: {r.error}"
