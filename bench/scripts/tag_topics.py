@@ -53,6 +53,8 @@ def tag_topics(saved: embeddings.SavedModel, item_topic: np.ndarray, min_carrier
 
 def measure(run: str, seed: int, scale: float, n: int, items: int, min_carriers: int,
             thresholds: list[int]) -> dict:
+    """The figures of the module docstring for the best tag model of ``run``, whose data set is
+    ``sketchfab-synthetic`` drawn with ``seed`` at ``scale``."""
     saved = embeddings.pick_model(run, needs_tags=True)
     sample = sketchfab_synthetic.generate(seed, scale=scale)
     topic_of = dict(zip(sample.mids.tolist(), sample.topic.tolist()))
