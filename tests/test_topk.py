@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from recsys_bench.errors import UserError
 from recsys_bench.eval import kernel
-from recsys_bench.eval.topk import _NormPruning, factor_topk, topk, topk_block
+from recsys_bench.eval.topk import FIRST_CHUNK, _NormPruning, factor_topk, topk, topk_block
 
 VECTOR_BITS = {"compiled": 512, "compiled-avx2": 256, "compiled-plain": 0}
 
@@ -265,3 +265,23 @@ def test_factor_topk_refuses_an_exclusion_of_another_shape():
     users, items = _factors(7, n_users=20, n_items=50)
     with pytest.raises(UserError, match="exclude has shape"):
         factor_topk(users, items, 5, exclude=sp.csr_matrix((20, 49)))
+
+
+def test_pruning_is_not_set_up_where_even_its_best_case_saves_little(monkeypatch):
+    built = []
+    original = _NormPruning.__init__
+
+    def counting(self, *args):
+        built.append(len(args[1]))
+        original(self, *args)
+
+    monkeypatch.setattr(_NormPruning, "__init__", counting)
+    # every forced-path test above uses 6,000 items, where pruning must still be set up
+    assert _NormPruning.may_pay(6000)
+    for n_items in (50, 4229, 6000):
+        users, items = _factors(9, n_users=40, n_items=n_items)
+        np.testing.assert_array_equal(factor_topk(users, items, 5), _full_topk(users, items, 5))
+    cost = _NormPruning.CHUNK_COST if kernel.LIBRARY is None else _NormPruning.CHUNK_COST_COMPILED
+    smallest = FIRST_CHUNK * cost / (1 - _NormPruning.MIN_SAVING)
+    assert built == [n for n in (50, 4229, 6000) if n > smallest]
+    assert 6000 in built

@@ -22,8 +22,9 @@ equal to ``topk``'s. Prints medians (min-max) over the rounds of each time over 
 measured in the same round, and writes them to ``--out`` as JSON.
 
 Beside the ratios, ``costs`` breaks the full product's path down on one thread, each the best
-of ``COST_REPEATS`` calls: the product of one score block, and its ranking by the C kernel
-(the product and ranking together, less the product), in nanoseconds per score; and the fixed costs of every call: the norm-bounded path's set-up
+of ``COST_REPEATS`` calls: the product of one score block, and the C kernel's ranking of that
+block without exclusion (which leaves the block as it is, so each call ranks the same scores),
+in nanoseconds per score; and the fixed costs of every call: the norm-bounded path's set-up
 (norms, order, bounds) and the sample of users that chooses between the paths.
 
 Usage::
@@ -54,17 +55,20 @@ COST_REPEATS = 20
 
 def variants(user_factors, item_factors, exclude, threads):
     """name -> a call that ranks the test users one way."""
-    original_pays = topk_module._NormPruning.pays
+    ranker = topk_module._NormPruning
+    original_pays, original_may_pay = vars(ranker)["pays"], vars(ranker)["may_pay"]
 
     def run(pays=None, compiled=True):
         saved = kernel.LIBRARY
-        topk_module._NormPruning.pays = original_pays if pays is None else (lambda self: pays)
+        if pays is not None:
+            ranker.pays = lambda self: pays
+            ranker.may_pay = classmethod(lambda cls, n_items: pays)
         kernel.LIBRARY = saved if compiled else None
         try:
             return topk_module.factor_topk(user_factors, item_factors, 10, exclude=exclude,
                                            num_threads=threads)
         finally:
-            topk_module._NormPruning.pays = original_pays
+            ranker.pays, ranker.may_pay = original_pays, original_may_pay
             kernel.LIBRARY = saved
 
     return {"topk": run, "full": lambda: run(pays=False), "pruned": lambda: run(pays=True),
@@ -89,16 +93,14 @@ def costs(user_factors, item_factors, exclude, k: int = 10) -> dict:
     items = np.ascontiguousarray(item_factors, dtype=np.float32)
     rows = min(len(users), topk_module.block_size_for(len(items)))
     products = topk_module.FactorProducts(users, items)
-    skip = (exclude.indptr[:rows + 1].astype(np.int64), exclude.indices.astype(np.int32))
     found = {"block_rows": rows}
     with single_threaded_blas():
         scores = products(slice(0, rows))
         per_score = 1e9 / scores.size
         found["product_ns_per_score"] = best_seconds(lambda: products(slice(0, rows))) * per_score
         if kernel.LIBRARY is not None:
-            found["kernel_ns_per_score"] = best_seconds(
-                lambda: kernel.select(products(slice(0, rows)), k, skip)) * per_score \
-                - found["product_ns_per_score"]
+            found["kernel_ns_per_score"] = best_seconds(lambda: kernel.select(scores, k)) \
+                * per_score
         found["pruning_setup_ms"] = 1e3 * best_seconds(
             lambda: topk_module._NormPruning(users, items, k, exclude, None))
         ranker = topk_module._NormPruning(users, items, k, exclude, None)
@@ -138,13 +140,15 @@ def measure(likes: int, rounds: int, epochs: int, threads: int) -> dict:
                 if not np.array_equal(got, expected):
                     raise AssertionError(f"{name} lists differ at {likes} likes")
             ratios[name].append(best / floor)
+    ranker = topk_module._NormPruning
+    pruning_chosen = ranker.may_pay(len(item_factors)) and ranker(
+        np.ascontiguousarray(user_factors, dtype=np.float32),
+        np.asarray(item_factors, dtype=np.float32), 10, None, None).pays()
     summary = {"likes": likes, "users": users, "items": items,
                "evaluated_users": len(split.users), "rounds": rounds,
                "floor_seconds": {"median": float(np.median(floors)), "min": min(floors),
                                  "max": max(floors)},
-               "pruning_chosen": bool(topk_module._NormPruning(
-                   np.ascontiguousarray(user_factors, dtype=np.float32),
-                   np.asarray(item_factors, dtype=np.float32), 10, None, None).pays()),
+               "pruning_chosen": bool(pruning_chosen),
                "costs": costs(user_factors, item_factors, exclude)}
     for name, values in ratios.items():
         summary[name] = {"median": float(np.median(values)), "min": min(values),

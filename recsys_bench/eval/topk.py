@@ -315,7 +315,8 @@ def factor_topk(user_factors: np.ndarray, item_factors: np.ndarray, k: int, *,
     after the first chunk and ranking costs a fraction of the full product. A sample of users
     tells beforehand whether that happens: when the chunks they would need cost more than the
     full product (large f or little regularization flattens the bound), the full product is
-    used instead.
+    used instead. Where the items are too few for even the best case to save a tenth of the
+    product (under about 4,550 items with the C kernel, 2,730 without), no sample is drawn.
 
     The bound is inflated by the worst-case rounding error of a float32 dot product of this
     length, scores are rounded to float32 as the adapters' ``scores`` do, and the ranking rule
@@ -376,8 +377,9 @@ def factor_topk(user_factors: np.ndarray, item_factors: np.ndarray, k: int, *,
             out[lo:hi] = topk_block(scores, k)
 
     with single_threaded_blas():
-        ranker = _NormPruning(users, items, k, excluded, full)
-        if ranker.pays():
+        ranker = (_NormPruning(users, items, k, excluded, full)
+                  if _NormPruning.may_pay(n_items) else None)
+        if ranker is not None and ranker.pays():
             run_blocks(ranker.rank, 0, n_users, block_size_for(FIRST_CHUNK), num_threads)
             ranker.write(out)
         else:
@@ -432,6 +434,17 @@ class _NormPruning:
     # (both ways cost about the same at 0.5M, where the rule picks the full product).
     CHUNK_COST = 1.2
     CHUNK_COST_COMPILED = 2.0
+    # The set-up and the sample cost about 0.1x of the full product at 0.5M likes
+    # (bench/scripts/topk_floor.py's costs); they are skipped where even the best case, every
+    # user certain after the first chunk, would save less than that.
+    MIN_SAVING = 0.1
+
+    @classmethod
+    def may_pay(cls, n_items: int) -> bool:
+        """False when pruning cannot save ``MIN_SAVING`` of the full product over ``n_items``
+        items even if every user were done after the first chunk."""
+        cost = cls.CHUNK_COST if kernel.LIBRARY is None else cls.CHUNK_COST_COMPILED
+        return FIRST_CHUNK * cost < (1.0 - cls.MIN_SAVING) * n_items
 
     def __init__(self, users, items, k, excluded, full):
         self.users, self.k, self.excluded, self.full = users, k, excluded, full
