@@ -283,5 +283,6 @@ def test_pruning_is_not_set_up_where_even_its_best_case_saves_little(monkeypatch
         np.testing.assert_array_equal(factor_topk(users, items, 5), _full_topk(users, items, 5))
     cost = _NormPruning.CHUNK_COST if kernel.LIBRARY is None else _NormPruning.CHUNK_COST_COMPILED
     smallest = FIRST_CHUNK * cost / (1 - _NormPruning.MIN_SAVING)
+    assert cost == _NormPruning.chunk_cost()
     assert built == [n for n in (50, 4229, 6000) if n > smallest]
     assert 6000 in built

@@ -440,11 +440,15 @@ class _NormPruning:
     MIN_SAVING = 0.1
 
     @classmethod
+    def chunk_cost(cls) -> float:
+        """``CHUNK_COST``, or ``CHUNK_COST_COMPILED`` where the C kernel ranks."""
+        return cls.CHUNK_COST if kernel.LIBRARY is None else cls.CHUNK_COST_COMPILED
+
+    @classmethod
     def may_pay(cls, n_items: int) -> bool:
         """False when pruning cannot save ``MIN_SAVING`` of the full product over ``n_items``
         items even if every user were done after the first chunk."""
-        cost = cls.CHUNK_COST if kernel.LIBRARY is None else cls.CHUNK_COST_COMPILED
-        return FIRST_CHUNK * cost < (1.0 - cls.MIN_SAVING) * n_items
+        return FIRST_CHUNK * cls.chunk_cost() < (1.0 - cls.MIN_SAVING) * n_items
 
     def __init__(self, users, items, k, excluded, full):
         self.users, self.k, self.excluded, self.full = users, k, excluded, full
@@ -480,8 +484,7 @@ class _NormPruning:
         bounds = self.user_norms[pick, None] * self.ceiling[None, self.edges[1:-1]]
         still_active = np.concatenate([[1.0], (kth[:, None] <= bounds).mean(axis=0)])
         needed = float(still_active @ np.diff(self.edges))
-        cost = self.CHUNK_COST if kernel.LIBRARY is None else self.CHUNK_COST_COMPILED
-        return needed * cost < self.n_items
+        return needed * self.chunk_cost() < self.n_items
 
     @cached_property
     def products(self) -> FactorProducts:
